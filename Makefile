@@ -1,0 +1,54 @@
+# TinyTorch: thin, memorable entry points. The logic lives in dodo.py (doit) and tito.
+#   make                     set up, build every module, run every checkpoint, show the timeline
+#   make test                the whole test suite
+#   make complete MODULE=02_tensor
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DOIT   := $(BIN)/python -m doit
+TITO   := $(BIN)/tito
+
+.DEFAULT_GOAL := all
+.PHONY: all install build test checkpoints complete status timeline notebooks bench clean help
+
+all: install  ## set up, build everything, show the timeline (the timeline shows even when a checkpoint fails)
+	@$(DOIT) --continue; status=$$?; $(TITO) checkpoint timeline; exit $$status
+
+install: $(VENV)/.installed  ## create .venv and install TinyTorch with its dependencies
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+build: install  ## export every module and run every checkpoint (doit)
+	$(DOIT)
+
+test: install  ## build everything, then run the test suite
+	$(DOIT)
+	$(BIN)/python -m pytest
+
+complete: install  ## export a module and run its checkpoint: make complete MODULE=02_tensor
+	@$(TITO) module complete "$(MODULE)"
+
+status: install  ## where you are in the course
+	@$(TITO) checkpoint status
+
+timeline: install  ## your journey through the course as a tree
+	@$(TITO) checkpoint timeline
+
+notebooks: install  ## write the lessons as Jupyter notebooks in build/notebooks/
+	$(DOIT) notebook
+
+bench: install  ## run the benchmarks (figures in build/bench/*.json)
+	$(BIN)/python -m bench
+
+clean:  ## remove everything generated (build/ and the exported package files)
+	-@test -x $(BIN)/python && $(DOIT) clean --clean-dep >/dev/null 2>&1; true
+	rm -rf build
+	find tinytorch/core -name '*.py' ! -name '__init__.py' -delete
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'

@@ -1,0 +1,88 @@
+"""The TinyTorch task graph (https://pydoit.org).
+
+    doit                   export every module, run every checkpoint
+    doit checkpoint:08     just what checkpoint 08 needs: its exports and checkpoints 00..08
+    doit list --status     which tasks are up to date
+
+export:NN_name   lesson -> tinytorch/core/*.py (file_dep: the lesson; targets: its exported files)
+checkpoint:NN    pytest on checkpoints/checkpoint_NN_*.py; file_dep: that file plus every exported file
+                 its imports reach (so doit runs the exports first); task_dep: the previous checkpoint
+notebook:NN_name lesson -> build/notebooks/NN_name.ipynb
+
+Modules listed in modules/course.toml whose lesson does not exist yet appear as placeholder tasks.
+"""
+import sys
+from pathlib import Path
+
+from tito import database, deps, export, lock, manifest, notebooks, runner
+
+DOIT_CONFIG = {
+    "backend": "sqlite3",
+    "dep_file": str(database.DB_FILE),
+    "default_tasks": ["export", "checkpoint"],
+    "action_string_formatting": "new",
+}
+
+READ_ONLY_COMMANDS = {"list", "info", "help", "dumpdb", "tabcompletion"}
+if not READ_ONLY_COMMANDS.intersection(sys.argv[1:2]):
+    try:
+        lock.hold()
+    except lock.LockTimeout as error:
+        sys.exit(f"tinytorch: {error}")
+    database.quarantine_if_corrupt()
+
+COURSE = manifest.load(Path("."))
+
+
+def placeholder(name, module):
+    return {"name": name, "actions": None, "doc": f"(not yet available: {module.source} does not exist)"}
+
+
+def task_export():
+    """Export each lesson's `#| export` cells into the tinytorch package."""
+    for module in COURSE.modules:
+        if not module.source.exists():
+            yield placeholder(module.id, module)
+            continue
+        yield {
+            "name": module.id,
+            "doc": f"{module.source} -> {', '.join(p.as_posix() for p in module.exported_files)}",
+            "file_dep": [module.source.as_posix()],
+            "targets": [p.as_posix() for p in module.exported_files],
+            "actions": [(export.doit_action, [module])],
+            "clean": True,
+        }
+
+
+def task_checkpoint():
+    """Run each checkpoint's tests; each needs the one before it."""
+    for module in COURSE.modules:
+        checkpoint = module.checkpoint
+        previous = COURSE.previous(checkpoint)
+        task_dep = [previous.task] if previous else []
+        if not (module.source.exists() and checkpoint.file.exists()):
+            yield {**placeholder(checkpoint.id, module), "task_dep": task_dep}
+            continue
+        yield {
+            "name": checkpoint.id,
+            "doc": f"{checkpoint.name}: {checkpoint.capability}",
+            "file_dep": deps.checkpoint_file_deps(COURSE, checkpoint),
+            "task_dep": task_dep,
+            "actions": [(runner.doit_action, [checkpoint])],
+            "verbosity": 2,
+        }
+
+
+def task_notebook():
+    """Write each lesson as a Jupyter notebook under build/notebooks/."""
+    for module in COURSE.modules:
+        if not module.source.exists():
+            continue
+        target = notebooks.notebook_path(module)
+        yield {
+            "name": module.id,
+            "file_dep": [module.source.as_posix()],
+            "targets": [target.as_posix()],
+            "actions": [(notebooks.write_notebook, [module])],
+            "clean": True,
+        }

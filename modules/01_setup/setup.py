@@ -1,0 +1,252 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 01 · Setup: a reproducible, measured environment
+#
+# Every result in this course is a number: a loss, an accuracy, a speed-up. A number is only worth
+# something if you can get it again tomorrow and know what machine produced it. Before we write a
+# single tensor we build four small tools:
+#
+# | tool | question it answers |
+# |---|---|
+# | `system_info()` | what am I running on? (Python, NumPy, cores, memory, BLAS) |
+# | `check_environment()` | is this machine fit for the course? |
+# | `set_seed(seed)` / `rng()` | will my random numbers be the same next time? |
+# | `time_it(fn)` / `peak_memory(fn)` | how long does it take, and how much memory? |
+#
+# ```
+#   your code ──► random numbers ──► results
+#        ▲              ▲               │
+#        │          set_seed(42)        ▼
+#   system_info()                  time_it / peak_memory
+# ```
+
+# %%
+#| default_exp core.setup
+
+# %%
+#| export
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+# %% [markdown]
+# ## 1. What am I running on?
+#
+# NumPy hands matrix products to a BLAS library (OpenBLAS, MKL, Accelerate). The same code can be
+# ten times faster on one BLAS than another, so a benchmark that does not say which BLAS it used is
+# hard to trust. `numpy.show_config(mode="dicts")` tells us; `os.cpu_count()` and `/proc/meminfo`
+# give the cores and memory.
+#
+# **Your task:** fill in `system_info()` so it returns a dictionary with the keys `python`,
+# `numpy`, `platform`, `cpu_count`, `memory_gb` and `blas`.
+
+# %%
+#| export
+def _memory_gb():
+    """Total physical memory in GiB, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _blas_name():
+    """The BLAS library NumPy was built against, e.g. 'scipy-openblas'."""
+    try:
+        config = np.show_config(mode="dicts")
+        return config["Build Dependencies"]["blas"]["name"]
+    except Exception:  # older NumPy has no dict mode: the name is simply unknown
+        return "unknown"
+
+
+def system_info():
+    """Describe this machine: Python and NumPy versions, platform, cores, memory and BLAS."""
+    ### BEGIN SOLUTION
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "cpu_count": os.cpu_count() or 1,
+        "memory_gb": _memory_gb(),
+        "blas": _blas_name(),
+    }
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### 🧪 Check: system_info
+
+# %%
+info = system_info()
+assert set(info) >= {"python", "numpy", "platform", "cpu_count", "memory_gb", "blas"}
+assert info["numpy"] == np.__version__ and info["cpu_count"] >= 1
+print(info)
+
+# %% [markdown]
+# ## 2. Timing and memory, measured properly
+#
+# One timing is noise: the first call pays for cold caches and lazy imports, and the OS may
+# interrupt any call. So we **warm up** first, **repeat**, and report the **median**, which one slow
+# outlier cannot drag. `time.perf_counter()` is the right clock: monotonic and high resolution.
+#
+# For memory, Python's `tracemalloc` records every allocation, NumPy's arrays included. The
+# **peak** during a call is what decides whether a batch fits in RAM.
+
+# %%
+#| export
+def time_it(fn, *args, repeat=5, warmup=1, **kwargs):
+    """Run fn(*args, **kwargs) `warmup` times unmeasured, then `repeat` times.
+
+    Returns (median seconds per call, the last result).
+    """
+    ### BEGIN SOLUTION
+    for _ in range(warmup):
+        fn(*args, **kwargs)
+    times = []
+    for _ in range(max(1, repeat)):
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+    ### END SOLUTION
+
+
+def peak_memory(fn, *args, **kwargs):
+    """Peak bytes allocated while fn runs (NumPy arrays included). Returns (peak bytes, result)."""
+    ### BEGIN SOLUTION
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base, _ = tracemalloc.get_traced_memory()
+    try:
+        result = fn(*args, **kwargs)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    return peak - base, result
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### 🧪 Check: a naive loop against NumPy, timed and weighed
+#
+# Summing a million numbers in a Python loop against `np.sum`: the vectorised call runs in C over
+# contiguous memory and is typically 50-100x faster. Memory: a million float64 values are 8 MB.
+
+# %%
+numbers = np.random.default_rng(0).random(1_000_000)
+loop_time, loop_total = time_it(lambda: sum(float(x) for x in numbers), repeat=3)
+numpy_time, numpy_total = time_it(np.sum, numbers)
+assert abs(loop_total - numpy_total) < 1e-6 * numpy_total
+print(f"python loop {loop_time * 1e3:.1f} ms, np.sum {numpy_time * 1e3:.2f} ms: {loop_time / numpy_time:.0f}x faster")
+peak, array = peak_memory(np.ones, 1_000_000)
+assert 8_000_000 <= peak < 8_200_000, peak
+print(f"np.ones(1_000_000) peaks at {peak / 1e6:.1f} MB")
+
+# %% [markdown]
+# ## 3. Reproducibility: one seed for every source of randomness
+#
+# Weight initialisation, data shuffling, dropout: all draw random numbers. `set_seed(seed)` seeds
+# Python's `random`, NumPy's global generator, and the framework's own generator `rng()` (a modern
+# `np.random.Generator`), which every later module uses. Same seed, same numbers, same training run.
+
+# %%
+#| export
+_generator = np.random.default_rng()
+
+
+def rng():
+    """The framework's random generator; every module draws from it, so set_seed controls them all."""
+    return _generator
+
+
+def set_seed(seed):
+    """Seed Python's `random`, NumPy's global state and the framework generator; return the generator."""
+    global _generator
+    ### BEGIN SOLUTION
+    random.seed(seed)
+    np.random.seed(seed)
+    _generator = np.random.default_rng(seed)
+    return _generator
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### 🧪 Check: same seed, same numbers
+
+# %%
+set_seed(42)
+first = (random.random(), np.random.rand(), rng().normal())
+set_seed(42)
+assert first == (random.random(), np.random.rand(), rng().normal())
+set_seed(43)
+assert first[2] != rng().normal()
+print("seeding is reproducible:", first)
+
+# %% [markdown]
+# ## 4. Is this machine fit for the course?
+#
+# `check_environment()` turns the facts above into pass/fail checks, each with a detail a learner
+# can act on. One of them measures this machine's matrix-multiply speed in GFLOP/s: a product of
+# two n×n matrices costs 2n³ floating-point operations, so GFLOP/s = 2n³ / seconds / 1e9. Later
+# modules compare their kernels against this figure.
+
+# %%
+#| export
+def matmul_gflops(n=256, repeat=5):
+    """Measured GFLOP/s of an n×n float32 matrix product (2·n³ operations)."""
+    a = np.ones((n, n), dtype=np.float32)
+    seconds, _ = time_it(np.matmul, a, a, repeat=repeat)
+    return 2 * n**3 / seconds / 1e9
+
+
+def check_environment():
+    """A list of (check name, passed, detail) for this machine."""
+    ### BEGIN SOLUTION
+    info = system_info()
+    numpy_major_minor = tuple(int(p) for p in np.__version__.split(".")[:2])
+    product = np.array([[1.0, 2.0], [3.0, 4.0]]) @ np.array([[5.0], [6.0]])
+    gflops = matmul_gflops()
+    return [
+        ("python >= 3.10", sys.version_info >= (3, 10), info["python"]),
+        ("numpy >= 1.24", numpy_major_minor >= (1, 24), info["numpy"]),
+        ("matmul is correct", bool(np.array_equal(product, [[17.0], [39.0]])), product.ravel().tolist()),
+        ("float64 is IEEE double", np.finfo(np.float64).eps == 2.0**-52, float(np.finfo(np.float64).eps)),
+        ("matmul speed", gflops > 0.5, f"{gflops:.1f} GFLOP/s with {info['blas']}"),
+    ]
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### 🧪 Check: the whole environment
+
+# %%
+for name, passed, detail in check_environment():
+    print(f"{'✅' if passed else '❌'} {name}: {detail}")
+assert all(passed for _, passed, _ in check_environment())
+
+# %% [markdown]
+# ## What you built
+#
+# `system_info`, `check_environment`, `set_seed`/`rng`, `time_it` and `peak_memory` are now part of
+# `tinytorch.core.setup`. Run `tito module complete 01_setup` to export them and unlock checkpoint 00.
+# Next: **Module 02 · Tensor**, the data structure everything else is made of.
