@@ -10,7 +10,7 @@ DOIT   := $(BIN)/python -m doit
 TITO   := $(BIN)/tito
 
 .DEFAULT_GOAL := all
-.PHONY: all install build test checkpoints complete status timeline notebooks bench clean help
+.PHONY: all install build test complete release status timeline notebooks bench clean help
 
 all: install  ## set up, build everything, show the timeline (the timeline shows even when a checkpoint fails)
 	@$(DOIT) --continue; status=$$?; $(TITO) checkpoint timeline; exit $$status
@@ -29,6 +29,9 @@ build: install  ## export every module and run every checkpoint (doit)
 test: install  ## build everything, then run the test suite
 	$(DOIT)
 	$(BIN)/python -m pytest
+
+release: install  ## the student edition in build/release/ (solutions replaced by stubs)
+	$(DOIT) release
 
 complete: install  ## export a module and run its checkpoint: make complete MODULE=02_tensor
 	@$(TITO) module complete "$(MODULE)"

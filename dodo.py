@@ -24,6 +24,7 @@ DOIT_CONFIG = {
 }
 
 READ_ONLY_COMMANDS = {"list", "info", "help", "dumpdb", "tabcompletion"}
+database.DB_FILE.parent.mkdir(exist_ok=True)  # doit opens its database even to list tasks
 if not READ_ONLY_COMMANDS.intersection(sys.argv[1:2]):
     try:
         lock.hold()

@@ -29,8 +29,10 @@ def imported_targets(code: str, package: str = PACKAGE) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level:  # from .tensor import Tensor
             names = [f"{package}.core.{node.module}" if node.module else f"{package}.core"]
             names += [f"{package}.core.{alias.name}" for alias in node.names if not node.module]
+        elif isinstance(node, ast.ImportFrom) and node.module == f"{package}.core":  # from tinytorch.core import X
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [node.module]
         else:
             continue
         found |= {n[len(package) + 1 :] for n in names if n.startswith(package + ".core.")}

@@ -78,6 +78,7 @@ def _blas_name():
 
 def system_info():
     """Describe this machine: Python and NumPy versions, platform, cores, memory and BLAS."""
+    ### HINT: return a dict; platform.python_version(), np.__version__, os.cpu_count(), _memory_gb() and _blas_name() give the values
     ### BEGIN SOLUTION
     return {
         "python": platform.python_version(),
@@ -116,6 +117,7 @@ def time_it(fn, *args, repeat=5, warmup=1, **kwargs):
 
     Returns (median seconds per call, the last result).
     """
+    ### HINT: call fn `warmup` times, then time `repeat` calls with time.perf_counter() and return (statistics.median(times), last result)
     ### BEGIN SOLUTION
     for _ in range(warmup):
         fn(*args, **kwargs)
@@ -130,6 +132,7 @@ def time_it(fn, *args, repeat=5, warmup=1, **kwargs):
 
 def peak_memory(fn, *args, **kwargs):
     """Peak bytes allocated while fn runs (NumPy arrays included). Returns (peak bytes, result)."""
+    ### HINT: tracemalloc.start() if not tracing, reset_peak(), read get_traced_memory() before and after fn; stop only if you started
     ### BEGIN SOLUTION
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
@@ -182,6 +185,7 @@ def rng():
 def set_seed(seed):
     """Seed Python's `random`, NumPy's global state and the framework generator; return the generator."""
     global _generator
+    ### HINT: seed random and np.random with `seed`, replace _generator with np.random.default_rng(seed) and return it
     ### BEGIN SOLUTION
     random.seed(seed)
     np.random.seed(seed)
@@ -221,6 +225,7 @@ def matmul_gflops(n=256, repeat=5):
 
 def check_environment():
     """A list of (check name, passed, detail) for this machine."""
+    ### HINT: build the list of (name, passed, detail) tuples: Python and NumPy versions, a 2x2 matmul with a known answer, float64 eps, matmul_gflops()
     ### BEGIN SOLUTION
     info = system_info()
     numpy_major_minor = tuple(int(p) for p in np.__version__.split(".")[:2])

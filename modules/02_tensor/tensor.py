@@ -80,6 +80,7 @@ class Tensor:
     __array_ufunc__ = None  # make `np.float32(2) * tensor` call Tensor.__rmul__, not NumPy
 
     def __init__(self, data, dtype=None, requires_grad=False):
+        ### HINT: unwrap a Tensor, pick the dtype with _default_dtype, store np.asarray(data, dtype) in self.data; set requires_grad (floats only), grad=None and an empty graph record
         ### BEGIN SOLUTION
         if isinstance(data, Tensor):
             data = data.data
@@ -95,6 +96,7 @@ class Tensor:
     @staticmethod
     def from_op(data, op, parents, **saved):
         """The result of operation `op` on `parents`; records the graph edge when a parent needs grad."""
+        ### HINT: wrap data in a Tensor; if Tensor.grad_enabled and any parent requires grad, set requires_grad and store op, tuple(parents) and saved
         ### BEGIN SOLUTION
         out = Tensor(data)
         if Tensor.grad_enabled and any(p.requires_grad for p in parents):
@@ -200,12 +202,14 @@ def _binary(op, numpy_fn):
     """The method `self <op> other` and its reflected twin `other <op> self`, both recorded as `op`."""
 
     def forward(self, other):
+        ### HINT: convert `other` with _as_tensor(other, self) and return Tensor.from_op(numpy_fn(self.data, other.data), op, (self, other))
         ### BEGIN SOLUTION
         other = _as_tensor(other, self)
         return Tensor.from_op(numpy_fn(self.data, other.data), op, (self, other))
         ### END SOLUTION
 
     def reflected(self, other):
+        ### HINT: same as forward with the operands swapped: numpy_fn(other.data, self.data), parents (other, self)
         ### BEGIN SOLUTION
         other = _as_tensor(other, self)
         return Tensor.from_op(numpy_fn(other.data, self.data), op, (other, self))
@@ -319,6 +323,7 @@ def _reduction(op, numpy_fn):
     """A method reducing over `axis` (None = everything) with NumPy's `numpy_fn`, recorded as `op`."""
 
     def reduce(self, axis=None, keepdims=False):
+        ### HINT: call numpy_fn(self.data, axis=axis, keepdims=keepdims), wrap with np.asarray, and record axis and keepdims with from_op
         ### BEGIN SOLUTION
         data = numpy_fn(self.data, axis=axis, keepdims=keepdims)
         return Tensor.from_op(np.asarray(data), op, (self,), axis=axis, keepdims=keepdims)
@@ -369,6 +374,7 @@ def _reshape(self, *shape):
 
 def _permute(self, *dims):
     dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    ### HINT: np.transpose(self.data, dims), recorded as op "permute" with dims=dims
     ### BEGIN SOLUTION
     return Tensor.from_op(np.transpose(self.data, dims), "permute", (self,), dims=dims)
     ### END SOLUTION

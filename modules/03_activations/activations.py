@@ -82,6 +82,7 @@ class ReLU(Activation):
     """max(0, x), elementwise."""
 
     def forward(self, x):
+        ### HINT: np.maximum(x.data, 0), recorded with Tensor.from_op(..., "relu", (x,))
         ### BEGIN SOLUTION
         return Tensor.from_op(np.maximum(x.data, 0), "relu", (x,))
         ### END SOLUTION
@@ -121,6 +122,7 @@ class Sigmoid(Activation):
     """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so that it never overflows."""
 
     def forward(self, x):
+        ### HINT: 0.5 * (1 + np.tanh(0.5 * x.data)), recorded as "sigmoid"
         ### BEGIN SOLUTION
         return Tensor.from_op(0.5 * (1 + np.tanh(0.5 * x.data)), "sigmoid", (x,))
         ### END SOLUTION
@@ -130,6 +132,7 @@ class Tanh(Activation):
     """tanh(x): like sigmoid but centred on zero, range (-1, 1)."""
 
     def forward(self, x):
+        ### HINT: np.tanh(x.data), recorded as "tanh"
         ### BEGIN SOLUTION
         return Tensor.from_op(np.tanh(x.data), "tanh", (x,))
         ### END SOLUTION
@@ -154,6 +157,7 @@ class GELU(Activation):
     """Gaussian error linear unit (tanh approximation, as in GPT-2)."""
 
     def forward(self, x):
+        ### HINT: inner = GELU_C * (x + 0.044715 * x*x*x); result 0.5 * x * (1 + tanh(inner)), recorded as "gelu"
         ### BEGIN SOLUTION
         inner = GELU_C * (x.data + 0.044715 * (x.data * x.data * x.data))
         return Tensor.from_op(0.5 * x.data * (1 + np.tanh(inner)), "gelu", (x,))
@@ -189,6 +193,7 @@ class Softmax(Activation):
         self.dim = dim
 
     def forward(self, x):
+        ### HINT: exps = np.exp(_shifted(x, self.dim)); divide by exps.sum(axis=self.dim, keepdims=True); record "softmax" with dim=self.dim
         ### BEGIN SOLUTION
         exps = np.exp(_shifted(x, self.dim))
         return Tensor.from_op(exps / exps.sum(axis=self.dim, keepdims=True), "softmax", (x,), dim=self.dim)
@@ -202,6 +207,7 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) along `dim`, computed without ever taking the log of an underflowed 0."""
 
     def forward(self, x):
+        ### HINT: shifted = _shifted(x, self.dim); subtract log(sum(exp(shifted))) over self.dim (keepdims); record "log_softmax" with dim=self.dim
         ### BEGIN SOLUTION
         shifted = _shifted(x, self.dim)
         log_sum = np.log(np.exp(shifted).sum(axis=self.dim, keepdims=True))

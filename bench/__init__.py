@@ -1,0 +1,1 @@
+"""Benchmarks: figures printed and written to build/bench/, never timed tests."""

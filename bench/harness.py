@@ -1,0 +1,58 @@
+"""The benchmark harness: time tinytorch against PyTorch CPU in the same process, as a ratio.
+
+A bench file `bench/bench_<topic>.py` defines `run()` returning a list of `Measurement`s, usually
+made with `compare(...)`. `python -m bench [topic ...]` (or `make bench`) runs them, prints a Rich
+table and writes build/bench/<topic>.json. PyTorch is optional: without it the ratio is blank.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Measurement:
+    name: str
+    tinytorch_s: float | None  # median seconds per call
+    torch_s: float | None = None
+    goal_ratio: float | None = None  # tinytorch may take at most this many times PyTorch's time
+    extra: dict = field(default_factory=dict)  # any other figures (accuracy, GFLOP/s, ...)
+
+    @property
+    def ratio(self) -> float | None:
+        return self.tinytorch_s / self.torch_s if self.tinytorch_s and self.torch_s else None
+
+    @property
+    def meets_goal(self) -> bool | None:
+        return None if self.ratio is None or self.goal_ratio is None else self.ratio <= self.goal_ratio
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ratio": self.ratio, "meets_goal": self.meets_goal}
+
+
+def torch():
+    """The torch module, or None when PyTorch is not installed (then only tinytorch is timed)."""
+    try:
+        import torch as module
+    except ImportError:
+        return None
+    return module
+
+
+def median_time(fn, repeat: int = 10, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compare(name, tinytorch_fn, torch_fn=None, goal_ratio=None, repeat=10, warmup=2, **extra) -> Measurement:
+    """Median time of each function, measured alternately in this process."""
+    tt = median_time(tinytorch_fn, repeat, warmup)
+    pt = median_time(torch_fn, repeat, warmup) if torch_fn is not None else None
+    return Measurement(name, tt, pt, goal_ratio, extra)
