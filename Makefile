@@ -13,7 +13,7 @@ TITO   := $(BIN)/tito
 .PHONY: all install build test complete release status timeline notebooks bench clean help
 
 all: install  ## set up, build everything, show the timeline (the timeline shows even when a checkpoint fails)
-	@$(DOIT) --continue; status=$$?; $(TITO) checkpoint timeline; exit $$status
+	@$(DOIT) --continue; status=$$?; $(TITO) checkpoint timeline || status=$$?; exit $$status
 
 install: $(VENV)/.installed  ## create .venv and install TinyTorch with its dependencies
 
