@@ -28,7 +28,7 @@ build: install  ## export every module and run every checkpoint (doit)
 
 test: install  ## build everything, then run the test suite
 	$(DOIT)
-	$(BIN)/python -m pytest
+	@if [ -d tests ]; then $(BIN)/python -m pytest; fi  # the student edition ships no tests/
 
 release: install  ## the student edition in build/release/ (solutions replaced by stubs)
 	$(DOIT) release

@@ -8,13 +8,14 @@ export:NN_name   lesson -> tinytorch/core/*.py (file_dep: the lesson; targets: i
 checkpoint:NN    pytest on checkpoints/checkpoint_NN_*.py; file_dep: that file plus every exported file
                  its imports reach (so doit runs the exports first); task_dep: the previous checkpoint
 notebook:NN_name lesson -> build/notebooks/NN_name.ipynb
+release          the student edition in build/release/ (not a default task)
 
 Modules listed in modules/course.toml whose lesson does not exist yet appear as placeholder tasks.
 """
 import sys
 from pathlib import Path
 
-from tito import database, deps, export, lock, manifest, notebooks, runner
+from tito import database, deps, export, lock, manifest, notebooks, release, runner
 
 DOIT_CONFIG = {
     "backend": "sqlite3",
@@ -57,6 +58,7 @@ def task_export():
 
 def task_checkpoint():
     """Run each checkpoint's tests; each needs the one before it."""
+    file_deps = deps.all_checkpoint_file_deps(COURSE)
     for module in COURSE.modules:
         checkpoint = module.checkpoint
         previous = COURSE.previous(checkpoint)
@@ -67,7 +69,7 @@ def task_checkpoint():
         yield {
             "name": checkpoint.id,
             "doc": f"{checkpoint.name}: {checkpoint.capability}",
-            "file_dep": deps.checkpoint_file_deps(COURSE, checkpoint),
+            "file_dep": file_deps[checkpoint.id],
             "task_dep": task_dep,
             "actions": [(runner.doit_action, [checkpoint])],
             "verbosity": 2,
@@ -87,3 +89,14 @@ def task_notebook():
             "actions": [(notebooks.write_notebook, [module])],
             "clean": True,
         }
+
+
+def task_release():
+    """The student edition in build/release/: solutions become stubs with hints."""
+    return {
+        "file_dep": [p.as_posix() for p in release.source_files()],
+        "targets": [(release.OUT / "README.md").as_posix()],
+        "actions": [(release.doit_action, [])],
+        "clean": [(release.clean, [])],
+        "verbosity": 2,
+    }

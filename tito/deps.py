@@ -8,12 +8,14 @@ inside a function body runs late and is not a build dependency.
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
-from tito.export import split_cells
-from tito.manifest import Course, Checkpoint, export_path
+from tito.export import split_cells, write_atomic
+from tito.manifest import Checkpoint, Course, Module, export_path
 
 PACKAGE = "tinytorch"
+IMPORT_CACHE = Path("build") / ".imports.json"
 
 
 def imported_targets(code: str, package: str = PACKAGE) -> set[str]:
@@ -50,31 +52,98 @@ def _module_level(body: list[ast.stmt]):
                 yield from _module_level(block)
 
 
-def export_code(course: Course, target: str, root: Path) -> str:
-    """The code of the export cells of the lesson that produces `target` (empty when unavailable)."""
-    module = course.module_for_target(target)
-    source = root / module.source if module else None
-    if not source or not source.is_file():
-        return ""
-    cells = split_cells(source.read_text(encoding="utf-8"))
-    return "\n".join("\n".join(c.lines) for c in cells if c.kind == "code" and "export" in c.directives())
+def export_code_by_target(module: Module, root: Path) -> dict[str, str]:
+    """The code of each target's export cells in one lesson ({} when the lesson does not exist)."""
+    source = root / module.source
+    if not source.is_file():
+        return {}
+    code: dict[str, list[str]] = {target: [] for target in module.exports}
+    for cell in split_cells(source.read_text(encoding="utf-8")):
+        directives = cell.directives()
+        if cell.kind == "code" and "export" in directives:
+            code.setdefault(directives["export"] or module.exports[0], []).extend(cell.lines)
+    return {target: "\n".join(lines) for target, lines in code.items()}
 
 
-def reachable_targets(course: Course, code: str, root: Path) -> set[str]:
-    """Every course target reached from `code` through imports, transitively."""
+class ImportCache:
+    """Imports found in each file, kept in build/.imports.json and keyed by the file's mtime and size.
+
+    Parsing every lesson and checkpoint costs ~0.2 s, too much for a no-op build; like doit's own
+    checks, an unchanged stamp means an unchanged file.
+    """
+
+    def __init__(self, root: Path):
+        self.root, self.fresh = root, {}
+        try:
+            self.stored = json.loads((root / IMPORT_CACHE).read_text())
+        except (OSError, ValueError):
+            self.stored = {}
+
+    def get(self, relative: Path, compute):
+        path = self.root / relative
+        stamp = [path.stat().st_mtime_ns, path.stat().st_size] if path.is_file() else None
+        entry = self.stored.get(relative.as_posix())
+        if entry is None or entry["stamp"] != stamp:
+            entry = {"stamp": stamp, "value": compute()}
+        self.fresh[relative.as_posix()] = entry
+        return entry["value"]
+
+    def save(self) -> None:
+        """Write what this run looked up (entries of files that no longer exist are dropped)."""
+        if self.fresh != self.stored:
+            write_atomic(self.root / IMPORT_CACHE, json.dumps(self.fresh, sort_keys=True))
+
+
+def import_graph(course: Course, root: Path = Path("."), cache: ImportCache | None = None) -> dict[str, set[str]]:
+    """For every course target, the course targets its export cells import."""
+    own_cache = cache is None
+    cache = cache or ImportCache(root)
     known = {t for m in course.modules for t in m.exports}
+    graph = {}
+    for module in course.modules:
+        imports = cache.get(module.source, lambda: {
+            target: sorted(imported_targets(code)) for target, code in export_code_by_target(module, root).items()
+        })  # fmt: skip
+        for target in module.exports:
+            graph[target] = set(imports.get(target, [])) & known
+    if own_cache:
+        cache.save()
+    return graph
+
+
+def reachable_targets(course: Course, code: str, root: Path, graph: dict[str, set[str]] | None = None) -> set[str]:
+    """Every course target reached from `code` through imports, transitively."""
+    graph = graph if graph is not None else import_graph(course, root)
+    return _closure(imported_targets(code), graph)
+
+
+def _closure(start, graph: dict[str, set[str]]) -> set[str]:
     seen: set[str] = set()
-    todo = [t for t in imported_targets(code) if t in known]
+    todo = [t for t in start if t in graph]
     while todo:
         target = todo.pop()
         if target not in seen:
             seen.add(target)
-            todo += [t for t in imported_targets(export_code(course, target, root)) if t in known]
+            todo += graph[target]
     return seen
 
 
 def checkpoint_file_deps(course: Course, checkpoint: Checkpoint, root: Path = Path(".")) -> list[str]:
     """The checkpoint file plus every exported file its imports reach, as sorted relative paths."""
-    code = (root / checkpoint.file).read_text(encoding="utf-8")
-    exported = sorted(export_path(t).as_posix() for t in reachable_targets(course, code, root))
-    return [checkpoint.file.as_posix(), *exported]
+    return all_checkpoint_file_deps(course, root)[checkpoint.id]
+
+
+def all_checkpoint_file_deps(course: Course, root: Path = Path(".")) -> dict[str, list[str]]:
+    """checkpoint id -> file deps, for every checkpoint whose file exists (one cache, one save)."""
+    cache = ImportCache(root)
+    graph = import_graph(course, root, cache)
+    result = {}
+    for checkpoint in course.checkpoints:
+        if not (root / checkpoint.file).is_file():
+            continue
+        imports = cache.get(checkpoint.file, lambda: sorted(imported_targets(
+            (root / checkpoint.file).read_text(encoding="utf-8"))))  # fmt: skip
+        exported = sorted(export_path(t).as_posix() for t in _closure(imports, graph))
+        result[checkpoint.id] = [checkpoint.file.as_posix(), *exported]
+    cache.save()
+    return result
