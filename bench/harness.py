@@ -41,18 +41,27 @@ def torch():
 
 
 def median_time(fn, repeat: int = 10, warmup: int = 2) -> float:
+    return median_times([fn], repeat, warmup)[0]
+
+
+def median_times(fns, repeat: int = 10, warmup: int = 2) -> list[float]:
+    """Median seconds per call of each function, calling them in turn so that a change of machine
+    load in the middle of a run hits all of them alike."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, samples in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+    return [statistics.median(samples) for samples in times]
 
 
 def compare(name, tinytorch_fn, torch_fn=None, goal_ratio=None, repeat=10, warmup=2, **extra) -> Measurement:
     """Median time of each function, measured alternately in this process."""
-    tt = median_time(tinytorch_fn, repeat, warmup)
-    pt = median_time(torch_fn, repeat, warmup) if torch_fn is not None else None
+    if torch_fn is None:
+        return Measurement(name, median_time(tinytorch_fn, repeat, warmup), None, goal_ratio, extra)
+    tt, pt = median_times([tinytorch_fn, torch_fn], repeat, warmup)
     return Measurement(name, tt, pt, goal_ratio, extra)
