@@ -30,7 +30,8 @@ if not READ_ONLY_COMMANDS.intersection(sys.argv[1:2]):
     try:
         lock.hold()
     except lock.LockTimeout as error:
-        sys.exit(f"tinytorch: {error}")
+        print(f"tinytorch: {error}", file=sys.stderr)
+        sys.exit(lock.EXIT_BUSY)
     database.quarantine_if_corrupt()
 
 COURSE = manifest.load(Path("."))

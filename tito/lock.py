@@ -13,6 +13,7 @@ from pathlib import Path
 
 LOCK_FILE = Path("build") / ".lock"
 DEFAULT_TIMEOUT = 600.0
+EXIT_BUSY = 75  # sysexits EX_TEMPFAIL: the exit code of a build that gave up waiting for the lock
 
 
 class LockTimeout(RuntimeError):

@@ -48,8 +48,13 @@ def pytest_command(checkpoint: Checkpoint, verbose: bool) -> list[str]:
         sys.executable, "-m", "pytest", checkpoint.file.as_posix(),
         "-p", "tito.pytest_plugin", "-p", "no:cacheprovider",
         f"--timeout={TEST_TIMEOUT:g}", "--rootdir=.", "-o", "console_output_style=classic",
-        "-v" if verbose else "-q", "--tb=short", "--color=yes" if verbose else "--color=no",
+        "-v" if verbose else "-q", "--tb=short", f"--color={'yes' if verbose and _colour() else 'no'}",
     ]  # fmt: skip
+
+
+def _colour() -> bool:
+    """Colour live output only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
 def child_env(root: Path, result_path: Path) -> dict:

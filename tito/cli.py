@@ -1,0 +1,367 @@
+"""tito: the TinyTorch command line -- where you are in the course, and completing modules.
+
+    tito checkpoint status [--detailed] [--json]   tito checkpoint timeline [--horizontal]
+    tito checkpoint test [NN]                      tito checkpoint run NN [--verbose]
+    tito checkpoint unlock                         tito module complete NAME [--skip-test]
+
+Reading commands (status, timeline, unlock) only read doit's database and build/checkpoints/*.json
+(tito.state); they import neither NumPy nor doit. Commands that build run doit in a subprocess from
+the course root, streaming its output; dodo.py takes build/.lock for every such run, so tito itself
+never holds the lock while doit runs (that would deadlock). `checkpoint run`, which runs pytest
+directly without doit, takes the lock itself.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tito import __version__, grade, state
+from tito.lock import EXIT_BUSY
+from tito.manifest import Course, Module, UnknownName, find_root, load
+
+OK, FAILED, USAGE, ENVIRONMENT = 0, 1, 2, 3
+
+EPILOG = """\
+exit codes:
+  0  success (test, run, complete: the checkpoint passed)
+  1  a checkpoint failed, or a lesson could not be exported
+  2  usage error: unknown command, module name or checkpoint id
+  3  environment problem: the build lock timed out (TINYTORCH_LOCK_TIMEOUT), the module is not yet
+     available in this course, no course was found, or doit itself failed
+
+NAME accepts 09_autograd, autograd, 09 or 9; checkpoint ids accept 8, 08 or the name.
+"""
+
+
+class Problem(Exception):
+    """A condition reported as one line and an exit code, never as a traceback."""
+
+    def __init__(self, message: str, code: int = ENVIRONMENT):
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def out():
+    from tito.views import console
+
+    return console()
+
+
+def warn(progress: state.Progress) -> None:
+    for line in progress.warnings:
+        print(line, file=sys.stderr)
+
+
+def require_available(module: Module, root: Path) -> None:
+    if not state.available(module, root):
+        missing = module.source if not (root / module.source).is_file() else module.checkpoint.file
+        raise Problem(f"Module {module.id} is not yet available: {missing.as_posix()} does not exist.")
+
+
+def run_doit(root: Path, *args: str, quiet: bool = False) -> tuple[int, str]:
+    """Run `python -m doit ARGS` in the course root, echoing its output as it comes (unless quiet)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "doit", *args]
+    process = subprocess.Popen(
+        command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if not quiet:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    finally:
+        returncode = process.wait()
+    output = "".join(lines)
+    if returncode == EXIT_BUSY:
+        raise Problem("tito: gave up waiting for another TinyTorch build (build/.lock); try again when it is done.")
+    return returncode, output
+
+
+def forget_unrecorded(course: Course, upto: Module, root: Path) -> None:
+    """Make doit re-run checkpoints whose result file disagrees with its database.
+
+    doit keeps a row only for tasks that passed; if the JSON is missing, unreadable or says the run
+    failed (`tito checkpoint run` writes it outside doit), doit would wrongly call the task up to date.
+    """
+    from tito import database
+
+    try:
+        tasks = database.read_tasks(root)
+    except database.CorruptDatabase:
+        return  # dodo.py moves it aside and every task runs again
+    names = []
+    for module in course.modules[: upto.index + 1]:
+        checkpoint = module.checkpoint
+        if state.recorded(tasks, checkpoint.task, checkpoint.file) and state.available(module, root):
+            result, _ = state.read_result(root, checkpoint)
+            if result is None or result["status"] != "passed":
+                names.append(checkpoint.task)
+    if names:
+        run_doit(root, "forget", *names, quiet=True)
+
+
+# --------------------------------------------------------------------------------- reading commands
+
+
+def cmd_status(args, root: Path) -> int:
+    progress = state.compute(root)
+    warn(progress)
+    if args.json:
+        print(json.dumps(progress.as_json(), indent=2))
+        return OK
+    from tito.views import status_view
+
+    out().print(status_view(progress, detailed=args.detailed))
+    return OK
+
+
+def cmd_timeline(args, root: Path) -> int:
+    progress = state.compute(root)
+    warn(progress)
+    from tito.views import timeline_horizontal, timeline_tree
+
+    out().print(timeline_horizontal(progress) if args.horizontal else timeline_tree(progress))
+    return OK
+
+
+def cmd_unlock(args, root: Path) -> int:
+    from tito import deps, runner
+    from tito.views import unlock_view
+
+    progress = state.compute(root)
+    warn(progress)
+    entry = progress.next
+    needs = []
+    if entry is not None and entry.state != "unavailable":
+        module, checkpoint = entry.module, entry.checkpoint
+        exported = ", ".join(p.as_posix() for p in module.exported_files)
+        needs.append(f"your lesson {module.source.as_posix()} exported to {exported}")
+        used = [p for p in deps.checkpoint_file_deps(progress.course, checkpoint, root)[1:]
+                if p not in {f.as_posix() for f in module.exported_files}]  # fmt: skip
+        if used:
+            needs.append(f"the earlier modules it builds on: {', '.join(used)}")
+        needs.append(f"{runner.count_tests(root / checkpoint.file)} tests of {checkpoint.file.as_posix()} passing")
+    out().print(unlock_view(progress, needs))
+    return OK
+
+
+# ---------------------------------------------------------------------------------- building commands
+
+
+def through_graph(course: Course, module: Module, root: Path, title: str = "Module complete") -> int:
+    """`doit checkpoint:NN` (exports and earlier checkpoints as needed), then the celebration or the report."""
+    from tito import failures, views
+
+    require_available(module, root)
+    checkpoint = module.checkpoint
+    forget_unrecorded(course, module, root)
+    out().print(f"[bold]Running checkpoint {checkpoint.id} · {checkpoint.name}[/] through the task graph "
+                f"(exports and earlier checkpoints as needed)…")  # fmt: skip
+    returncode, _ = run_doit(root, checkpoint.task)
+    print()
+    progress = state.compute(root, course)
+    warn(progress)
+    target = progress.entry(checkpoint)
+    if target.state == "passed":
+        out().print(views.celebration(progress, target, title))
+        return OK
+    problem = failures.export_problem(course, module, root)
+    if problem:
+        out().print(views.export_failure(problem, failures.located_line(root, problem), module.id))
+        return FAILED
+    culprit = next(e for e in progress.entries[: module.index + 1] if e.state != "passed")
+    if culprit.state == "failed":
+        found = failures.failures(course, culprit, root)
+        out().print(views.failure_report(culprit, found, blocked_target=target if culprit is not target else None))
+        return FAILED
+    if culprit.state == "unavailable" and target.own == "passed":  # a course still being written
+        out().print(f"✅ Checkpoint {checkpoint.id} · {checkpoint.name} passed ({target.tests_passed}/"
+                    f"{target.tests_total} tests), but it stays locked: checkpoint {culprit.checkpoint.id} "
+                    f"before it is not yet available ({culprit.reasons[0]}).")  # fmt: skip
+        return OK
+    if returncode:
+        raise Problem(f"tito: doit stopped (exit {returncode}) before checkpoint {checkpoint.id} could run; "
+                      "see its output above.")  # fmt: skip
+    reasons = "; ".join(culprit.reasons) or "its inputs changed during the run"
+    out().print(f"Checkpoint {culprit.checkpoint.id} is {culprit.label}: {reasons}. "
+                f"Run `tito module complete {module.id}` again.")  # fmt: skip
+    return FAILED
+
+
+def cmd_complete(args, root: Path) -> int:
+    course = load(root)
+    module = course.find_module(args.name)
+    if not args.skip_test:
+        return through_graph(course, module, root)
+    require_available(module, root)
+    returncode, _ = run_doit(root, module.export_task)
+    if returncode:
+        from tito import failures, views
+
+        problem = failures.export_problem(course, module, root)
+        if problem is None:
+            raise Problem(f"tito: doit stopped (exit {returncode}) while exporting {module.id}; "
+                          "see its output above.")  # fmt: skip
+        out().print(views.export_failure(problem, failures.located_line(root, problem), module.id))
+        return FAILED
+    exported = ", ".join(p.as_posix() for p in module.exported_files)
+    out().print(f"✅ Exported {module.source.as_posix()} → {exported} (tests skipped: run "
+                f"`tito module complete {module.id}` to unlock checkpoint {module.checkpoint.id}).")  # fmt: skip
+    return OK
+
+
+def cmd_test(args, root: Path) -> int:
+    course = load(root)
+    if args.checkpoint is not None:
+        module = course.module_of(course.find_checkpoint(args.checkpoint))
+    else:
+        progress = state.compute(root, course)
+        entry = progress.test_target
+        if entry is None:
+            following = progress.next
+            more = f"; checkpoint {following.checkpoint.id} ({following.module.id}) is not yet available"
+            print(f"Every available checkpoint has passed{more if following else ''}. Nothing to test.")
+            return OK
+        module = entry.module
+    return through_graph(course, module, root, title="Checkpoint passed")
+
+
+def cmd_run(args, root: Path) -> int:
+    """One checkpoint directly (no doit), after exporting the lessons it uses *through doit*.
+
+    The export goes through the graph (`doit export:...`) rather than calling export_module here,
+    so doit's database records the exports and `status` stays truthful: a lesson exported behind
+    doit's back would look "changed, not yet exported" forever.
+    """
+    from tito import deps, failures, lock, runner, views
+
+    course = load(root)
+    checkpoint = course.find_checkpoint(args.checkpoint)
+    module = course.module_of(checkpoint)
+    require_available(module, root)
+    used = {state.exporting_module(course, path) for path in deps.checkpoint_file_deps(course, checkpoint, root)}
+    used.add(module)
+    tasks = [m.export_task for m in course.modules if m in used and state.available(m, root)]
+    returncode, output = run_doit(root, *tasks, quiet=True)
+    if returncode:
+        problem = failures.export_problem(course, module, root)
+        if problem is None:
+            print(output, end="")
+            raise Problem(f"tito: doit stopped (exit {returncode}) while exporting; see its output above.")
+        out().print(views.export_failure(problem, failures.located_line(root, problem), module.id))
+        return FAILED
+    try:
+        lock.hold(root)
+    except lock.LockTimeout as error:
+        raise Problem(f"tito: {error}") from None
+    if args.verbose:
+        outcome = runner.run(checkpoint, root, live=True)
+    else:
+        with out().status(f"Running checkpoint {checkpoint.id} · {checkpoint.name}…"):
+            outcome = runner.run(checkpoint, root, live=False)
+        out().print(views.run_summary(outcome.result))
+    progress = state.compute(root, course)
+    entry = progress.entry(checkpoint)
+    if not outcome.passed:
+        out().print(views.failure_report(entry, failures.failures(course, entry, root)))
+        return FAILED
+    out().print(f"✅ Checkpoint {checkpoint.id} · {checkpoint.name} passed: "
+                f"{entry.tests_passed}/{entry.tests_total} tests.")  # fmt: skip
+    if entry.state != "passed":
+        out().print(f"   Status shows it as {entry.label} ({'; '.join(entry.reasons)}): run "
+                    f"`tito checkpoint test {checkpoint.id}` to record it in the task graph.")  # fmt: skip
+    return OK
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="tito", description="TinyTorch: see where you are in the course and complete modules.",
+        epilog=EPILOG, formatter_class=formatter,
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"tito {__version__}")
+    groups = parser.add_subparsers(dest="group", metavar="{checkpoint,module,grade}")
+
+    checkpoint = groups.add_parser(
+        "checkpoint", help="progress and checkpoint runs", epilog=EPILOG, formatter_class=formatter
+    )
+    commands = checkpoint.add_subparsers(dest="command", metavar="{status,timeline,test,run,unlock}")
+    status = commands.add_parser("status", help="stages, checkpoint states and the next command (reads state only)",
+                                 epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    status.add_argument("--detailed", action="store_true", help="every test's last outcome, and what changed")
+    status.add_argument("--json", action="store_true", help="machine-readable state for scripts and graders")
+    status.set_defaults(handler=cmd_status)
+    timeline = commands.add_parser("timeline", help="your journey as a tree of stages and modules",
+                                   epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    timeline.add_argument("--horizontal", action="store_true", help="one progress bar line per stage")
+    timeline.set_defaults(handler=cmd_timeline)
+    test = commands.add_parser("test", help="run a checkpoint through the task graph (default: the next one)",
+                               epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    test.add_argument("checkpoint", nargs="?", metavar="NN", help="checkpoint id (8, 08) or name")
+    test.set_defaults(handler=cmd_test)
+    run = commands.add_parser("run", help="export its lessons, then run one checkpoint directly",
+                              epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    run.add_argument("checkpoint", metavar="NN", help="checkpoint id (8, 08) or name")
+    run.add_argument("--verbose", "-v", action="store_true", help="show each test live as it runs")
+    run.set_defaults(handler=cmd_run)
+    unlock = commands.add_parser("unlock", help="the next checkpoint to unlock, what it needs, what to run",
+                                 epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    unlock.set_defaults(handler=cmd_unlock)
+    checkpoint.set_defaults(handler=lambda args, root: _help(checkpoint))
+
+    module = groups.add_parser("module", help="complete a module", epilog=EPILOG, formatter_class=formatter)
+    module_commands = module.add_subparsers(dest="command", metavar="{complete}")
+    complete = module_commands.add_parser(
+        "complete", help="export the lesson, run its checkpoint, celebrate or explain",
+        epilog=EPILOG, formatter_class=formatter,
+    )  # fmt: skip
+    complete.add_argument("name", metavar="NAME", help="09_autograd, autograd, 09 or 9")
+    complete.add_argument("--skip-test", action="store_true", help="only export the lesson")
+    complete.set_defaults(handler=cmd_complete)
+    module.set_defaults(handler=lambda args, root: _help(module))
+
+    grading = groups.add_parser("grade", help="grade a class: each learner's checkpoints, in isolation",
+                                description=grade.__doc__.split("\n\n")[0], formatter_class=formatter)  # fmt: skip
+    grade.add_arguments(grading)
+    grading.set_defaults(handler=grade.run)
+    parser.set_defaults(handler=lambda args, root: _help(parser))
+    return parser
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        os.chdir(find_root())  # the manifest's paths are relative to the course root
+    except FileNotFoundError as error:
+        print(f"tito: {error}", file=sys.stderr)
+        return ENVIRONMENT
+    try:
+        return args.handler(args, Path("."))
+    except UnknownName as error:
+        print(error, file=sys.stderr)
+        print(f"Valid {error.kind} names: {', '.join(error.valid)}", file=sys.stderr)
+        return USAGE
+    except Problem as problem:
+        print(problem, file=sys.stderr)
+        return problem.code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130

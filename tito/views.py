@@ -1,0 +1,289 @@
+"""Rich rendering for tito: small functions that turn a `state.Progress` into tables, trees and panels.
+
+Every view says its state in words next to the icon, so the output reads the same without colour
+(NO_COLOR, pipes, screen readers). Rich is imported here only, and only the parts used.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from tito.state import Entry, Progress
+
+if TYPE_CHECKING:  # tito.failures imports the exporter: only failure reports need it
+    from tito.failures import Failure, Place
+
+ICONS = {"passed": "✅", "stale": "🔄", "failed": "❌", "ready": "🚀", "locked": "🔒", "unavailable": "⏳"}
+STYLES = {
+    "passed": "green", "stale": "yellow", "failed": "red", "ready": "cyan", "locked": "dim", "unavailable": "dim",
+}  # fmt: skip
+BAR_WIDTH = 12
+MESSAGE_LINES = 8  # of a failed test's message in the failure report
+
+_console: Console | None = None
+
+
+def console() -> Console:
+    """The one Console tito prints with."""
+    global _console
+    if _console is None:
+        _console = Console(highlight=False, emoji=False)  # emoji are written as characters
+    return _console
+
+
+# ------------------------------------------------------------------------------------ small pieces
+
+
+def percent(fraction: float) -> str:
+    return f"{math.floor(fraction * 100 + 1e-9)}%"  # floored: 99.9% is not done
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> Text:
+    """`████████▓▓▓▓`: done cells, then the cells still to go."""
+    done = round(fraction * width)
+    return Text.assemble(("█" * done, "green"), ("▓" * (width - done), "dim"))
+
+
+def state_text(entry: Entry) -> Text:
+    return Text(f"{ICONS[entry.state]} {entry.label}", style=STYLES[entry.state])
+
+
+def passed_count(entries: list[Entry]) -> str:
+    return f"{sum(e.state == 'passed' for e in entries)}/{len(entries)}"
+
+
+def command(text: str) -> tuple[str, str]:
+    return text, "bold"
+
+
+# ------------------------------------------------------------------------------------------ status
+
+
+def stage_heading(progress: Progress, stage) -> Text:
+    fraction = progress.stage_progress(stage)
+    return Text.assemble(
+        "🎯 ", (stage.name, "bold"), "  ", bar(fraction), f" {percent(fraction)}",
+        (f"  {passed_count(progress.stage_entries(stage))} checkpoints passed", "dim"),
+    )  # fmt: skip
+
+
+def stage_table(progress: Progress, stage) -> Table:
+    table = Table(box=None, padding=(0, 1), pad_edge=False)
+    for name in ("Checkpoint", "Module", "State"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("Tests", justify="right", no_wrap=True)
+    table.add_column("Capability")
+    for entry in progress.stage_entries(stage):
+        tests = f"{entry.tests_passed}/{entry.tests_total}" if entry.result else "-"
+        name = f"{entry.checkpoint.id} {entry.checkpoint.name}"
+        table.add_row(name, entry.module.id, state_text(entry), tests, entry.checkpoint.capability)
+    return table
+
+
+def position(progress: Progress) -> Text:
+    entry = progress.next
+    if entry is None:
+        done = "🏆 Every checkpoint passed: you built a deep-learning framework from scratch."
+        return Text(done, style="bold green")
+    where = f"📍 You are at {entry.module.id} · {entry.module.title} ({entry.stage.name}), "
+    where += f"checkpoint {entry.checkpoint.id} {entry.checkpoint.name}: {entry.label}"
+    if entry.reasons and entry.state != "unavailable":
+        where += f" ({entry.reasons[0]})"
+    return Text(where)
+
+
+def next_step(progress: Progress) -> Text:
+    entry = progress.next
+    if entry is None:
+        return Text("")
+    if entry.state == "unavailable":
+        return Text(f"⏳ Next: {entry.module.id} is not yet available ({entry.reasons[0]}).")
+    return Text.assemble("👉 Next: ", command(progress.next_command))
+
+
+def status_view(progress: Progress, detailed: bool = False) -> Group:
+    total = f" · {progress.passed} of {len(progress.entries)} checkpoints passed"
+    parts: list = [Text.assemble(("TinyTorch", "bold"), total), ""]
+    for stage in progress.course.stages:
+        capability = Text(f"   {stage.capability}", style="italic")
+        parts += [stage_heading(progress, stage), capability, stage_table(progress, stage), ""]
+    if detailed:
+        parts += [details(progress), ""]
+    return Group(*parts, position(progress), next_step(progress))
+
+
+def details(progress: Progress) -> Tree:
+    """Each checkpoint's tests with their last outcome and duration; what changed for stale ones."""
+    tree = Tree(Text("Details", style="bold"))
+    for entry in progress.entries:
+        if entry.state == "unavailable":
+            continue
+        head = Text.assemble(f"{entry.checkpoint.id} {entry.checkpoint.name} ", state_text(entry))
+        if entry.last_run:
+            head.append(f"  last run {entry.last_run}", style="dim")
+            if entry.result.get("duration") is not None:
+                head.append(f" in {entry.result['duration']:.2f} s", style="dim")
+        node = tree.add(head)
+        for reason in entry.reasons:
+            node.add(Text(f"↻ {reason}", style="yellow"))
+        for test in (entry.result or {}).get("tests", []):
+            outcome = test.get("outcome")
+            mark = {"passed": "✓", "failed": "✗", "skipped": "-"}.get(outcome, "?")
+            line = Text(f"{mark} {test['name']}  {outcome}  {float(test.get('duration') or 0):.3f} s")
+            if outcome == "failed" and test.get("message"):
+                line.append(f"  {test['message'].splitlines()[0]}", style="red")
+            node.add(line)
+    return tree
+
+
+# ---------------------------------------------------------------------------------------- timeline
+
+
+def timeline_tree(progress: Progress) -> Tree:
+    title = f"🚀 Your TinyTorch journey · {progress.passed}/{len(progress.entries)} checkpoints passed"
+    tree = Tree(Text(title, style="bold"))
+    for stage in progress.course.stages:
+        heading = f" · {percent(progress.stage_progress(stage))} · "
+        node = tree.add(Text.assemble("🎯 ", (stage.name, "bold"), heading, (stage.capability, "italic")))
+        for entry in progress.stage_entries(stage):
+            c, m = entry.checkpoint, entry.module
+            node.add(Text.assemble(
+                f"{ICONS[entry.state]} {m.id} {m.title} → checkpoint {c.id} {c.name} · ",
+                (entry.label, STYLES[entry.state]), f" · {c.capability}",
+            ))  # fmt: skip
+    return tree
+
+
+def timeline_horizontal(progress: Progress) -> Group:
+    lines: list = []
+    for stage in progress.course.stages:
+        fraction = progress.stage_progress(stage)
+        lines.append(Text.assemble("🎯 ", (stage.name, "bold"), " ", bar(fraction), f" {percent(fraction)}"))
+        chain = Text("   ")
+        for number, entry in enumerate(progress.stage_entries(stage)):
+            if number:
+                chain.append(" ── ", style="dim")
+            label = f"{ICONS[entry.state]} {entry.module.title} {percent(entry.progress)}"
+            chain.append(label, style=STYLES[entry.state])
+        lines += [chain, ""]
+    return Group(*lines, next_step(progress))
+
+
+# ------------------------------------------------------------------------------------------ unlock
+
+
+def unlock_view(progress: Progress, needs: list[str]) -> Group:
+    entry = progress.next
+    if entry is None:
+        return Group(position(progress))
+    c, m = entry.checkpoint, entry.module
+    if entry.state == "unavailable":
+        return Group(Text(f"⏳ Next to unlock: checkpoint {c.id} · {c.name} ({m.id}), which is not yet "
+                          f"available: {entry.reasons[0]}."))  # fmt: skip
+    lines = [
+        Text.assemble("🔓 Next to unlock: ", (f"checkpoint {c.id} · {c.name}", "bold"),
+                      f" ({m.id} · {m.title}, {entry.stage.name})"),
+        Text(f"   {c.capability}", style="italic"),
+        Text.assemble("   State: ", state_text(entry)),
+    ]  # fmt: skip
+    lines += [Text(f"   ↻ {reason}", style="yellow") for reason in entry.reasons]
+    earlier = progress.entries[: progress.entries.index(entry)]
+    if earlier:
+        span = "checkpoint 00" if len(earlier) == 1 else f"checkpoints 00–{earlier[-1].checkpoint.id}"
+        lines.append(Text(f"   ✅ {span} passed"))
+    lines.append(Text("   Needs:"))
+    lines += [Text(f"     • {need}") for need in needs]
+    lines.append(Text.assemble("   👉 Run: ", command(progress.next_command)))
+    return Group(*lines)
+
+
+# ------------------------------------------------------------------------------ after a build runs
+
+
+def celebration(progress: Progress, entry: Entry, title: str = "Module complete") -> Panel:
+    c, stage = entry.checkpoint, entry.stage
+    stage_entries = progress.stage_entries(stage)
+    fraction = progress.stage_progress(stage)
+    lines = [
+        Text(f"🎉 Checkpoint {c.id} · {c.name} passed: {entry.tests_passed}/{entry.tests_total} tests",
+             style="bold green"),
+        Text.assemble("🔓 Capability unlocked: ", (c.capability, "bold")),
+        Text.assemble(f"🎯 {stage.name} ", bar(fraction), f" {percent(fraction)}  "
+                      f"({passed_count(stage_entries)} checkpoints)"),
+    ]  # fmt: skip
+    if all(e.state == "passed" for e in stage_entries):
+        lines.append(Text(f"🏆 Stage complete: {stage.name} — {stage.capability}", style="bold"))
+    following = progress.next
+    if following is None:
+        lines.append(Text("🏆 Every checkpoint passed: the whole course is done.", style="bold"))
+    else:
+        module = following.module
+        if following.state == "unavailable":
+            lines.append(Text(f"⏭  Next module: {module.id} · {module.title} (not yet available)"))
+        else:
+            capability = following.checkpoint.capability
+            lines.append(Text(f"⏭  Next module: {module.id} · {module.title} — {capability}"))
+            lines.append(Text.assemble("👉 Run: ", command(progress.next_command)))
+    return Panel(Group(*lines), title=title, border_style="green", expand=False)
+
+
+def place_text(label: str, place: Place) -> Text:
+    text = Text.assemble(f"     {label} ", (f"{place.path}:{place.line}", "bold"))
+    if place.what:
+        text.append(f" (in {place.what})")
+    if place.code:
+        text.append(f"\n         {place.code}", style="dim")
+    return text
+
+
+def failure_report(entry: Entry, found: list[Failure], blocked_target: Entry | None = None) -> Group:
+    c = entry.checkpoint
+    headline = f"❌ Checkpoint {c.id} · {c.name} failed: {entry.tests_passed}/{entry.tests_total} tests passed"
+    if entry.result and entry.result.get("note"):
+        headline += f" ({entry.result['note']})"
+    lines = [Text(headline, style="bold red")]
+    if blocked_target is not None:
+        lines.append(Text(f"   It must pass before checkpoint {blocked_target.checkpoint.id} "
+                          f"({blocked_target.module.id}) can run."))  # fmt: skip
+    for failure in found:
+        lines.append(Text.assemble("   ✗ ", (failure.test, "bold")))
+        message = [line for line in failure.message.splitlines() if line.strip()] or ["(no message)"]
+        lines += [Text(f"       {line}", style="red") for line in message[:MESSAGE_LINES]]
+        if len(message) > MESSAGE_LINES:
+            lines.append(Text(f"       … {len(message) - MESSAGE_LINES} more lines", style="dim"))
+        lines += [place_text("look at", place) for place in failure.look_at]
+        if failure.test_place is not None:
+            lines.append(place_text("test   ", failure.test_place))
+    again = f"tito module complete {entry.module.id}"
+    lines.append(Text.assemble("   Fix the lesson, then run ", command(again), " again."))
+    return Group(*lines)
+
+
+def export_failure(message: str, place: Place | None, module_id: str) -> Group:
+    lines = [
+        Text("❌ Export failed: the lesson could not be turned into package code.", style="bold red"),
+        Text(f"   {message}", style="red"),
+    ]
+    if place is not None and place.code:
+        lines.append(Text(f"       {place.code}", style="dim"))
+    lesson = place.path if place else "the lesson"
+    lines.append(Text.assemble(f"   The previous export was left untouched. Fix {lesson} and run ",
+                               command(f"tito module complete {module_id}"), " again."))  # fmt: skip
+    return Group(*lines)
+
+
+def run_summary(result: dict) -> Table:
+    table = Table(title=f"checkpoint {result['checkpoint']} · {result['name']}", title_justify="left", box=None)
+    table.add_column("Test")
+    table.add_column("Outcome", no_wrap=True)
+    table.add_column("Time", justify="right", no_wrap=True)
+    for test in result.get("tests", []):
+        mark = {"passed": "✅", "failed": "❌"}.get(test.get("outcome"), "➖")
+        table.add_row(test["name"], f"{mark} {test.get('outcome')}", f"{float(test.get('duration') or 0):.3f} s")
+    return table
