@@ -25,7 +25,7 @@ class UnknownName(ValueError):
     def __init__(self, kind: str, name: str, suggestions: list[str], valid: list[str]):
         self.kind, self.name, self.suggestions, self.valid = kind, name, suggestions, valid
         hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"Unknown {kind} '{name}'.{hint}")
+        super().__init__(f"Unknown {kind} '{name}'.{hint}" if str(name).strip() else f"No {kind} name given.")
 
 
 @dataclass(frozen=True)
