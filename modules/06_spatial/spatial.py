@@ -1,0 +1,453 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 06 · Spatial: convolution and pooling
+#
+# A dense layer treats an image as a bag of unrelated numbers: move the cat two pixels to the left
+# and every input feature changes. Images have **structure**: nearby pixels belong together, and a
+# pattern (an edge, an eye) means the same thing wherever it appears. A convolution exploits both:
+# it slides one small set of weights -- a kernel -- over every position of the image.
+#
+# ```
+#   input channel (5×5)           kernel (3×3)      output (3×3)
+#   ┌───┬───┬───┬───┬───┐
+#   │ a │ b │ c │ · │ · │         ┌───┬───┬───┐     ┌───┬───┬───┐
+#   ├───┼───┼───┼───┼───┤         │w00│w01│w02│     │ y │ · │ · │   y = a·w00 + b·w01 + c·w02
+#   │ d │ e │ f │ · │ · │    ⊛    ├───┼───┼───┤  =  ├───┼───┼───┤     + d·w10 + ... + i·w22
+#   ├───┼───┼───┼───┼───┤         │w10│w11│w12│     │ · │ · │ · │     + bias
+#   │ g │ h │ i │ · │ · │         ├───┼───┼───┤     ├───┼───┼───┤
+#   ├───┼───┼───┼───┼───┤         │w20│w21│w22│     │ · │ · │ · │   then slide one pixel right
+#   │ · │ · │ · │ · │ · │         └───┴───┴───┘     └───┴───┴───┘
+#   └───┴───┴───┴───┴───┘
+# ```
+#
+# With C input channels the kernel has C slices and the products of all channels are summed; with
+# OC output channels there are OC kernels. Tensors are **NCHW**: (batch, channels, height, width).
+# A 3×3 convolution from 3 to 16 channels has only 16·3·3·3 + 16 = 448 parameters, whatever the
+# image size -- a dense layer between two 32×32 images with those channels would need 50 million.
+#
+# Two knobs change the output size. **Padding** p adds p rows/columns of zeros around the input
+# (so borders are seen as often as centres, and "same" size is possible); **stride** s moves the
+# kernel s pixels at a time (downsampling):
+#
+# `OH = (H + 2p - KH) // s + 1`, likewise for the width.
+#
+# **Pooling** summarises each window by its maximum (MaxPool2D) or mean (AvgPool2D): no weights,
+# a smaller image, a little robustness to small shifts.
+#
+# The plan: the loops of the definition, then the trick that turns convolution into one matrix
+# product (**im2col**), measured against each other on a CIFAR-sized batch (32, 3, 32, 32).
+
+# %%
+#| default_exp core.spatial
+
+# %%
+#| export
+import numpy as np
+
+from tinytorch.core.layers import Module, Parameter, kaiming_uniform
+from tinytorch.core.tensor import Tensor
+
+# %%
+from tinytorch.core.activations import ReLU
+from tinytorch.core.layers import Dense
+from tinytorch.core.networks import Flatten, Sequential, summary
+from tinytorch.core.setup import peak_memory, set_seed, time_it
+
+# %% [markdown]
+# ## 1. The naive convolution: the definition, as loops
+#
+# `out[n, oc, oh, ow] = bias[oc] + Σ_c Σ_kh Σ_kw  x_padded[n, c, oh·s + kh, ow·s + kw] · w[oc, c, kh, kw]`
+#
+# One loop per index: the four of the output, the three of the sum. It is the reference every
+# faster version must agree with.
+
+# %%
+def output_size(size, kernel, stride, padding):
+    """Positions a kernel of size `kernel` takes along an axis of `size` pixels."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def conv2d_naive(x, weights, bias, stride=1, padding=0):
+    """Convolution of x (N, C, H, W) with weights (OC, C, KH, KW), one multiply-add at a time."""
+    N, C, H, W = x.shape
+    OC, _, KH, KW = weights.shape
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    OH, OW = output_size(H, KH, stride, padding), output_size(W, KW, stride, padding)
+    out = np.zeros((N, OC, OH, OW), dtype=x.dtype)
+    for n in range(N):
+        for oc in range(OC):
+            for oh in range(OH):
+                for ow in range(OW):
+                    total = bias[oc]
+                    for c in range(C):
+                        for kh in range(KH):
+                            for kw in range(KW):
+                                total += x[n, c, oh * stride + kh, ow * stride + kw] * weights[oc, c, kh, kw]
+                    out[n, oc, oh, ow] = total
+    return out
+
+
+# %% [markdown]
+# ### 🧪 Check: an edge detector on a step image, by hand
+#
+# A 4×4 image, dark (0) on the left half and bright (1) on the right. The kernel `[[-1, 1]]` (1×2)
+# computes "right pixel minus left pixel": zero in flat regions, 1 exactly on the step.
+
+# %%
+step = np.array([[[[0, 0, 1, 1]] * 4]], dtype=np.float32)  # (1, 1, 4, 4)
+edge = np.array([[[[-1.0, 1.0]]]], dtype=np.float32)  # (1, 1, 1, 2)
+edges = conv2d_naive(step, edge, np.zeros(1, dtype=np.float32))
+assert edges.shape == (1, 1, 4, 3) and edges[0, 0].tolist() == [[0.0, 1.0, 0.0]] * 4
+print("step image rows: [0 0 1 1] -> horizontal edges:", edges[0, 0, 0].tolist())
+
+# %% [markdown]
+# ## 2. im2col: every window as a row, one matrix product for all of them
+#
+# Each output value is a dot product between one window of the input (C·KH·KW numbers) and one
+# kernel (the same C·KH·KW numbers of weights). So lay every window out as a column of a matrix,
+# every kernel as a row of another, and a single matrix product computes the whole convolution:
+#
+# ```
+#   kernels (OC, C·KH·KW)   @   windows (C·KH·KW, N·OH·OW)   =   out (OC, N·OH·OW)
+#   ┌─── kernel 0 ───┐          ┌─┬─┬─┬─────┬─┐                  ┌──────────────┐
+#   ├─── kernel 1 ───┤          │w│w│w│ ... │w│  one column per  │ OC × (N·OH·OW)│ -> reshape to
+#   └─── ...      ───┘          │0│1│2│     │ │  window          └──────────────┘    (N, OC, OH, OW)
+# ```
+#
+# Finding the windows needs no copy at all. A NumPy array is memory plus *strides* (bytes to step
+# along each axis); `np.lib.stride_tricks.sliding_window_view` makes a view of shape
+# `(N, C, OH, OW, KH, KW)` whose last two axes step through a window with the input's own strides,
+# and whose (OH, OW) axes step from one window to the next. A stride s > 1 is a slice `[::s]`
+# of the window starts, still a view. Only the **padding** allocates (a padded copy of the input).
+#
+# The copy comes when the matrix is formed: every pixel appears in up to KH·KW windows, so the
+# window matrix is about KH·KW times the size of the input (9× for 3×3). That memory is the price of
+# handing the arithmetic to BLAS in one call.
+#
+# `im2col` is the one new operation of this module, recorded as `"im2col"` with what its backward
+# rule (Module 09) needs: the input shape, kernel size, stride and padding. Its gradient is
+# "col2im": each window's gradient added back to the pixels it was read from.
+
+# %%
+#| export
+def _pair(value):
+    """(value, value) for an int, the tuple itself otherwise: kernel sizes may be 3 or (3, 5)."""
+    return (int(value), int(value)) if np.isscalar(value) else tuple(int(v) for v in value)
+
+
+def im2col(x, kernel_size, stride=1, padding=0):
+    """Every (KH, KW) window of a (N, C, H, W) tensor, as a (N, C, OH, OW, KH, KW) strided view.
+
+    The input is zero-padded by `padding` on each side of H and W; windows start every `stride`
+    pixels. No pixel is copied (apart from the padding): the result is a view whose strides revisit
+    the input's memory. Recorded as operation "im2col" so that Module 09 can send gradients back.
+    """
+    kernel_size = _pair(kernel_size)
+    stride, padding = int(stride), int(padding)
+    ### HINT: set `windows`: np.pad H and W, sliding_window_view over axes (2, 3), then [:, :, ::stride, ::stride]
+    ### BEGIN SOLUTION
+    data = x.data
+    if padding:
+        data = np.pad(data, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    windows = np.lib.stride_tricks.sliding_window_view(data, kernel_size, axis=(2, 3))
+    windows = windows[:, :, ::stride, ::stride]
+    ### END SOLUTION
+    return Tensor.from_op(
+        windows, "im2col", (x,), input_shape=x.shape, kernel_size=kernel_size, stride=stride, padding=padding
+    )
+
+
+# %% [markdown]
+# ### 🧪 Check: the windows are the right pixels, and free
+
+# %%
+x_np = np.arange(2 * 3 * 5 * 6, dtype=np.float32).reshape(2, 3, 5, 6)
+windows = im2col(Tensor(x_np), (3, 2), stride=2)
+assert windows.shape == (2, 3, 2, 3, 3, 2)  # OH = (5-3)//2+1 = 2, OW = (6-2)//2+1 = 3
+assert np.array_equal(windows.data[1, 2, 1, 2], x_np[1, 2, 2:5, 4:6])  # window at (oh, ow) = (1, 2)
+assert np.shares_memory(windows.data, x_np)  # a view: no pixel copied
+padded = im2col(Tensor(x_np), 3, padding=1)
+assert padded.shape == (2, 3, 5, 6, 3, 3) and padded.data[0, 0, 0, 0].tolist() == [[0, 0, 0], [0, 0, 1], [0, 6, 7]]
+recorded = im2col(Tensor(x_np, requires_grad=True), 3, stride=2, padding=1)
+assert recorded._op == "im2col" and recorded._saved == {
+    "input_shape": (2, 3, 5, 6), "kernel_size": (3, 3), "stride": 2, "padding": 1
+}  # fmt: skip
+
+# %% [markdown]
+# ## 3. Conv2D: im2col, one matrix product, a reshape
+#
+# The layer owns `weights` of shape (OC, C, KH, KW) and `bias` (OC,), and chains recorded
+# operations only, so it will train once Module 09 exists:
+#
+# ```
+#   im2col(x)                         (N, C, OH, OW, KH, KW)   a view
+#   .permute(1, 4, 5, 0, 2, 3)        (C, KH, KW, N, OH, OW)   still a view
+#   .reshape(C·KH·KW, N·OH·OW)        the window matrix        the one copy
+#   weights.reshape(OC, C·KH·KW) @    (OC, N·OH·OW)            BLAS
+#   + bias.reshape(OC, 1)             broadcast along each row
+#   .reshape(OC, N, OH, OW)
+#   .permute(1, 0, 2, 3)              (N, OC, OH, OW)          a view
+# ```
+#
+# Why windows as *columns* with (N, OH, OW) last, rather than the textbook rows
+# `(N·OH·OW, C·KH·KW) @ weights.T`? Speed: the copy then runs along the input's rows (OW
+# consecutive pixels for stride 1) instead of hopping KW pixels at a time, and the bias is added
+# along long rows. Both orders give the same numbers; section 3's measurement compares them.
+#
+# Initialisation: Kaiming uniform (Module 04) with fan_in = C·KH·KW, since convolutions are almost
+# always followed by ReLU.
+
+# %%
+#| export
+class Conv2D(Module):
+    """2-D convolution of (N, C, H, W) inputs; weights (out_channels, in_channels, KH, KW), bias (out_channels,)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), int(stride), int(padding)
+        shape = (out_channels, in_channels, *self.kernel_size)
+        fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]  # the numbers each output sums
+        self.weights = Parameter(kaiming_uniform(shape, fan_in))
+        self.bias = Parameter(np.zeros(out_channels, dtype=np.float32)) if bias else None
+
+    def forward(self, x):
+        ### HINT: follow the diagram: im2col, permute, reshape, weights.reshape(OC, -1) @ ..., + bias, reshape, permute
+        ### BEGIN SOLUTION
+        windows = im2col(x, self.kernel_size, self.stride, self.padding)
+        N, C, OH, OW, KH, KW = windows.shape
+        columns = windows.permute(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, N * OH * OW)
+        out = self.weights.reshape(self.out_channels, C * KH * KW) @ columns
+        if self.bias is not None:
+            out = out + self.bias.reshape(self.out_channels, 1)
+        return out.reshape(self.out_channels, N, OH, OW).permute(1, 0, 2, 3)
+        ### END SOLUTION
+
+    def extra_repr(self):
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+        )
+
+
+# %% [markdown]
+# ### 🧪 Check: Conv2D against the loops, for several strides and paddings
+
+# %%
+set_seed(0)
+cases = [(1, 1, 2, 1, 0, 4, 4), (3, 4, 3, 1, 1, 7, 6), (2, 5, (3, 2), 2, 1, 8, 7), (3, 2, 5, 3, 2, 9, 9)]
+for C, OC, k, stride, padding, H, W in cases:
+    conv = Conv2D(C, OC, k, stride=stride, padding=padding)
+    conv.bias.data[:] = np.arange(OC) / 10
+    x_np = np.random.default_rng(C + OC).standard_normal((2, C, H, W)).astype(np.float32)
+    expected = conv2d_naive(x_np, conv.weights.data, conv.bias.data, stride, padding)
+    got = conv(Tensor(x_np))
+    assert got.shape == expected.shape == (2, OC, output_size(H, conv.kernel_size[0], stride, padding),
+                                           output_size(W, conv.kernel_size[1], stride, padding))  # fmt: skip
+    assert np.allclose(got.data, expected, atol=1e-5), (C, OC, k, stride, padding)
+edge_conv = Conv2D(1, 1, (1, 2), bias=False)
+edge_conv.weights.data[:] = edge
+assert edge_conv(Tensor(step)).data[0, 0].tolist() == [[0.0, 1.0, 0.0]] * 4
+print(Conv2D(3, 16, 3, padding=1))
+
+# %% [markdown]
+# ### Measured: loops against im2col on a CIFAR-sized batch
+#
+# The benchmark case: 32 RGB images of 32×32 into 16 channels, 3×3 kernel, padding 1 -- 14.2
+# million multiply-adds. The loops would need several seconds for the whole batch, so they run on
+# 2 images and we scale by 16.
+
+# %%
+set_seed(1)
+batch = np.random.default_rng(1).standard_normal((32, 3, 32, 32)).astype(np.float32)
+conv = Conv2D(3, 16, 3, padding=1)
+loop_s, loop_out = time_it(conv2d_naive, batch[:2], conv.weights.data, conv.bias.data, 1, 1, repeat=1, warmup=0)
+loop_s *= 16
+fast_s, fast_out = time_it(conv, Tensor(batch), repeat=10)
+assert np.allclose(fast_out.data[:2], loop_out, atol=1e-4)
+macs = 32 * 16 * 32 * 32 * 3 * 3 * 3
+print(f"loops   {loop_s:8.2f} s     ({macs / loop_s / 1e6:6.1f} M multiply-adds/s, scaled from 2 images)")
+print(f"im2col  {fast_s * 1e3:8.2f} ms    ({macs / fast_s / 1e9:6.2f} G multiply-adds/s)")
+print(f"speed-up: {loop_s / fast_s:,.0f}x")
+
+view_bytes, _ = peak_memory(im2col, Tensor(batch), 3, 1, 0)
+copy_bytes, columns = peak_memory(lambda: im2col(Tensor(batch), 3, 1, 1).permute(1, 4, 5, 0, 2, 3).reshape(27, -1))
+conv_bytes, _ = peak_memory(conv, Tensor(batch))
+print(f"input batch                 {batch.nbytes / 1e6:6.2f} MB")
+print(f"im2col view (no padding)    {view_bytes / 1e6:6.2f} MB allocated")
+print(f"window matrix {columns.shape}  {copy_bytes / 1e6:6.2f} MB allocated (padding included)")
+print(f"whole Conv2D forward        {conv_bytes / 1e6:6.2f} MB peak")
+print(f"window matrix {columns.data.nbytes / batch.nbytes:.0f}x the input, output {fast_out.data.nbytes / 1e6:.2f} MB")
+assert view_bytes < 10_000 and columns.data.nbytes == 9 * batch.nbytes
+
+
+def conv_rows_order(x, conv):
+    """The textbook layout: one window per row, (N·OH·OW, C·KH·KW) @ weights.T -- same numbers."""
+    windows = im2col(x, conv.kernel_size, conv.stride, conv.padding)
+    N, C, OH, OW, KH, KW = windows.shape
+    rows = windows.permute(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, C * KH * KW)
+    out = rows @ conv.weights.reshape(conv.out_channels, -1).T + conv.bias
+    return out.reshape(N, OH, OW, conv.out_channels).permute(0, 3, 1, 2)
+
+
+rows_s, rows_out = time_it(conv_rows_order, Tensor(batch), conv, repeat=10)
+assert np.allclose(rows_out.data, fast_out.data, atol=1e-5)
+print(f"windows as rows {rows_s * 1e3:.2f} ms, as columns (Conv2D) {fast_s * 1e3:.2f} ms: {rows_s / fast_s:.1f}x")
+
+# %% [markdown]
+# The loops run at a few million multiply-adds per second -- the interpreter's speed. im2col runs
+# at billions: hundreds to thousands of times faster depending on the machine and its load. It is
+# paid for with a window matrix nine times the input: 3.5 MB here, but 347 MB for the first layer
+# of a batch of 64 ImageNet images (64 × 3 × 224 × 224 × 9 float32 values). Frameworks avoid that
+# copy with direct or Winograd convolution kernels; Module 13 returns to it.
+#
+# ## 4. Pooling: the maximum or mean of each window
+#
+# ```
+#   ┌───┬───┬───┬───┐
+#   │ 1 │ 3 │ 2 │ 1 │   MaxPool2D(2)   ┌───┬───┐    AvgPool2D(2)   ┌─────┬─────┐
+#   ├───┼───┼───┼───┤   ───────────►   │ 6 │ 4 │    ──────────►    │ 3.5 │ 2.0 │
+#   │ 4 │ 6 │ 1 │ 4 │                  ├───┼───┤                   ├─────┼─────┤
+#   ├───┼───┼───┼───┤                  │ 8 │ 9 │                   │ 5.0 │ 4.5 │
+#   │ 7 │ 8 │ 0 │ 9 │                  └───┴───┘                   └─────┴─────┘
+#   ├───┼───┼───┼───┤
+#   │ 2 │ 3 │ 5 │ 4 │
+#   └───┴───┴───┴───┘
+# ```
+#
+# Each channel is pooled on its own. The stride defaults to the kernel size (windows side by side,
+# as in PyTorch). The naive version loops over window positions; the vectorised one reuses im2col:
+# gather each window's KH·KW values along one axis and reduce that axis with the recorded `max` or
+# `mean`.
+#
+# Which axis? The natural choice, the last -- `(N, C, OH, OW, KH·KW)` -- makes NumPy run a tiny
+# inner loop of 4 values per output number. Putting the window axis **first** --
+# `(KH·KW, N, C, OH, OW)` -- turns the reduction into KH·KW - 1 elementwise maxima of whole
+# (N, C, OH, OW) slabs, long contiguous loops that NumPy vectorises with SIMD. Same numbers; the
+# measurement below shows the difference.
+
+# %%
+def pool_naive(x, kernel, stride, reduce):
+    """Pool each channel of x (N, C, H, W) with `reduce` (np.max or np.mean) over kernel×kernel windows."""
+    N, C, H, W = x.shape
+    OH, OW = output_size(H, kernel, stride, 0), output_size(W, kernel, stride, 0)
+    out = np.zeros((N, C, OH, OW), dtype=x.dtype)
+    for oh in range(OH):
+        for ow in range(OW):
+            window = x[:, :, oh * stride : oh * stride + kernel, ow * stride : ow * stride + kernel]
+            out[:, :, oh, ow] = reduce(window, axis=(2, 3))
+    return out
+
+
+# %%
+#| export
+class MaxPool2D(Module):
+    """The maximum of each (KH, KW) window, per channel; stride defaults to the kernel size."""
+
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size)
+        self.stride = int(stride) if stride is not None else self.kernel_size[0]
+
+    def _windows(self, x):
+        """Each window's values along the first axis: (KH·KW, N, C, OH, OW)."""
+        ### HINT: im2col(x, self.kernel_size, self.stride).permute(4, 5, 0, 1, 2, 3), reshaped to (KH*KW, N, C, OH, OW)
+        ### BEGIN SOLUTION
+        windows = im2col(x, self.kernel_size, self.stride)
+        N, C, OH, OW, KH, KW = windows.shape
+        return windows.permute(4, 5, 0, 1, 2, 3).reshape(KH * KW, N, C, OH, OW)
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### HINT: self._windows(x), then the maximum over axis 0
+        ### BEGIN SOLUTION
+        return self._windows(x).max(axis=0)
+        ### END SOLUTION
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class AvgPool2D(MaxPool2D):
+    """The mean of each (KH, KW) window, per channel; stride defaults to the kernel size."""
+
+    def forward(self, x):
+        ### HINT: like MaxPool2D, with the mean
+        ### BEGIN SOLUTION
+        return self._windows(x).mean(axis=0)
+        ### END SOLUTION
+
+
+# %% [markdown]
+# ### 🧪 Check: the picture's values, and the loops
+
+# %%
+grid = Tensor(np.array([[1, 3, 2, 1], [4, 6, 1, 4], [7, 8, 0, 9], [2, 3, 5, 4]], dtype=np.float32)[None, None])
+assert MaxPool2D(2)(grid).data[0, 0].tolist() == [[6.0, 4.0], [8.0, 9.0]]
+assert AvgPool2D(2)(grid).data[0, 0].tolist() == [[3.5, 2.0], [5.0, 4.5]]
+assert MaxPool2D(3, stride=1)(grid).data[0, 0].tolist() == [[8.0, 9.0], [8.0, 9.0]]  # overlapping windows
+feature_maps = np.random.default_rng(3).standard_normal((4, 3, 9, 9)).astype(np.float32)
+for kernel, stride in [(2, 2), (3, 2), (3, 3)]:
+    maps = Tensor(feature_maps)
+    assert np.array_equal(MaxPool2D(kernel, stride)(maps).data, pool_naive(feature_maps, kernel, stride, np.max))
+    assert np.allclose(AvgPool2D(kernel, stride)(maps).data, pool_naive(feature_maps, kernel, stride, np.mean))
+
+
+def max_pool_last_axis(x, kernel):
+    """The same pooling with the window values on the last axis: (N, C, OH, OW, KH·KW).max(axis=-1)."""
+    windows = im2col(x, kernel, kernel)
+    return windows.reshape(*windows.shape[:4], kernel * kernel).max(axis=-1)
+
+
+pooled = Tensor(np.random.default_rng(4).standard_normal((32, 16, 32, 32)).astype(np.float32))
+naive_s, naive_out = time_it(pool_naive, pooled.data, 2, 2, np.max, repeat=3)
+last_s, last_out = time_it(max_pool_last_axis, pooled, 2, repeat=3)
+first_s, first_out = time_it(MaxPool2D(2), pooled, repeat=3)
+assert np.array_equal(naive_out, last_out.data) and np.array_equal(naive_out, first_out.data)
+print(f"MaxPool2D(2) on (32, 16, 32, 32): loop over windows {naive_s * 1e3:.2f} ms, "
+      f"window axis last {last_s * 1e3:.2f} ms, window axis first (MaxPool2D) {first_s * 1e3:.2f} ms")  # fmt: skip
+
+# %% [markdown]
+# Pooling has no arithmetic worth the name: every version is limited by moving memory. The loop
+# over the 256 window positions is already vectorised over batch and channels, so it is not hopeless;
+# the window-last layout is only a few times faster than it, and the window-first layout faster
+# again by more than an order of magnitude. The layout of data in memory, not the number of
+# operations, decides the speed of such code.
+#
+# ## 5. A small convolutional network
+#
+# Convolution, ReLU and pooling stacked, then a dense classifier: the classic LeNet shape, for
+# 32×32 RGB images (CIFAR-10). `summary` from Module 05 shows how the image shrinks while channels
+# grow, and where the parameters are.
+
+# %%
+set_seed(5)
+cnn = Sequential(
+    Conv2D(3, 16, 3, padding=1), ReLU(), MaxPool2D(2),
+    Conv2D(16, 32, 3, padding=1), ReLU(), MaxPool2D(2),
+    Flatten(), Dense(32 * 8 * 8, 10),
+)  # fmt: skip
+rows = summary(cnn, (1, 3, 32, 32))
+assert rows[-1] == ("total", (1, 10), 448 + 4_640 + 20_490)
+seconds, logits = time_it(cnn, Tensor(batch), repeat=3)
+assert logits.shape == (32, 10) and logits.requires_grad
+print(f"forward pass of 32 images: {seconds * 1e3:.1f} ms")
+
+# %% [markdown]
+# ## What you built
+#
+# `im2col` (the strided window view, recorded for autograd), `Conv2D` as one matrix product over
+# the window matrix, `MaxPool2D` and `AvgPool2D`, all on NCHW tensors, checked against the loops of
+# the definition and measured. Run `tito module complete 06_spatial` to unlock checkpoint 05.
+# Next: **Module 07 · Attention**, where every position of a sequence looks at every other.
