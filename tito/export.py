@@ -119,14 +119,16 @@ def _code_lines(cell: Cell) -> tuple[int, list[str]]:
 
 
 def public_names(code: str) -> list[str]:
-    """Top-level functions, classes and assigned names not starting with `_` (imports excluded)."""
+    """Top-level functions, classes and assigned names not starting with `_` (imports excluded),
+    plus the names listed in `_all_ = [...]`, nbdev's way to re-export an imported name."""
     names = []
     for node in ast.parse(code).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.append(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names += [t.id for t in targets if isinstance(t, ast.Name)]
+            targets = [t.id for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                       if isinstance(t, ast.Name)]  # fmt: skip
+            names += ast.literal_eval(node.value) if targets == ["_all_"] else targets
     return [n for n in dict.fromkeys(names) if not n.startswith("_")]
 
 

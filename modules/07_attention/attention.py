@@ -265,7 +265,8 @@ class MultiHeadAttention(Module):
         v = self._split_heads(self.v_proj(value))
         if mask is not None and mask.ndim == 3:
             mask = mask[:, None]  # (B, Lq, Lk) -> (B, 1, Lq, Lk): the same mask for every head
-        out, self.attention_weights = self.attention(q, k, v, mask)
+        out, weights = self.attention(q, k, v, mask)
+        self.attention_weights = weights.detach()  # for inspection; detached so it does not keep the graph alive
         batch, _, length, _ = out.shape
         return self.out_proj(out.permute(0, 2, 1, 3).reshape(batch, length, self.d_model))
         ### END SOLUTION

@@ -1,0 +1,151 @@
+"""TinyGPT: one training step of tinytorch's TinyGPT against the same model written in PyTorch.
+
+The configuration is nanoGPT's documented CPU setting for character-level Shakespeare: 4 layers,
+4 heads, 128-wide embeddings, a context of 64 characters, batch 12. A step is everything a training
+iteration does: zero the gradients, forward, cross-entropy, backward, clip the gradient norm to 1,
+AdamW update (and, for tinytorch, the learning-rate scheduler). The PyTorch model is written the
+way PyTorch users write it (nanoGPT's layout: fused q/k/v projection, `scaled_dot_product_attention`
+with `is_causal=True`, tied output layer) and has exactly the same parameters, which
+`copy_weights` maps one to one -- tests/test_tinygpt.py uses that to check both compute the same.
+
+    .venv/bin/python -m bench tinygpt
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from bench.harness import compare, torch
+
+BATCH_SIZE = 12
+SETTINGS = dict(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0)
+
+
+def torch_gpt(config):
+    """The PyTorch model equivalent to TinyGPT(config) (same shapes, same parameter count)."""
+    nn = torch().nn
+    functional = torch().nn.functional
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            d = config.n_embd
+            self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.c_attn, self.c_proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+            self.fc, self.proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+        def forward(self, x):
+            batch, length, d = x.shape
+            heads = config.n_head
+            q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
+            q, k, v = (t.view(batch, length, heads, d // heads).transpose(1, 2) for t in (q, k, v))
+            y = functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.c_proj(y.transpose(1, 2).reshape(batch, length, d))
+            return x + self.proj(functional.gelu(self.fc(self.ln_2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+            self.wpe = nn.Embedding(config.block_size, config.n_embd)
+            self.blocks = nn.ModuleList(Block() for _ in range(config.n_layer))
+            self.ln_f = nn.LayerNorm(config.n_embd)
+
+        def forward(self, idx, targets):
+            x = self.wte(idx) + self.wpe(torch().arange(idx.shape[1]))
+            for block in self.blocks:
+                x = block(x)
+            logits = self.ln_f(x) @ self.wte.weight.T
+            return logits, functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+    return GPT()
+
+
+def copy_weights(model, reference):
+    """Copy TinyGPT `model`'s parameters into the PyTorch `reference` (Dense weights are (in, out): transpose)."""
+    t = torch()
+    state = {}
+    state["wte.weight"] = model.token_embedding.weight.data
+    state["wpe.weight"] = model.position_embedding.weight.data
+    for i, block in enumerate(model.blocks):
+        attn = block.attn
+        state[f"blocks.{i}.ln_1.weight"], state[f"blocks.{i}.ln_1.bias"] = block.ln_1.gamma.data, block.ln_1.beta.data
+        state[f"blocks.{i}.ln_2.weight"], state[f"blocks.{i}.ln_2.bias"] = block.ln_2.gamma.data, block.ln_2.beta.data
+        projections = (attn.q_proj, attn.k_proj, attn.v_proj)
+        state[f"blocks.{i}.c_attn.weight"] = np.concatenate([p.weights.data.T for p in projections])
+        state[f"blocks.{i}.c_attn.bias"] = np.concatenate([p.bias.data for p in projections])
+        first, _, second, _ = block.mlp.layers
+        for name, layer in (("c_proj", attn.out_proj), ("fc", first), ("proj", second)):
+            state[f"blocks.{i}.{name}.weight"], state[f"blocks.{i}.{name}.bias"] = layer.weights.data.T, layer.bias.data
+    state["ln_f.weight"], state["ln_f.bias"] = model.ln_f.gamma.data, model.ln_f.beta.data
+    reference.load_state_dict({k: t.tensor(np.ascontiguousarray(v)) for k, v in state.items()})
+    return reference
+
+
+def tinytorch_step(model, optimizer, scheduler, clip_grad_norm):
+    def step(x, y):
+        optimizer.zero_grad()
+        _, loss = model(x, y)
+        loss.backward()
+        clip_grad_norm(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        return loss.item()
+
+    return step
+
+
+def torch_step(model, optimizer):
+    t = torch()
+
+    def step(x, y):
+        optimizer.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        loss.backward()
+        t.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def run():
+    from tinytorch.core.optimizers import AdamW, CosineWithWarmup, clip_grad_norm
+    from tinytorch.core.setup import set_seed
+    from tinytorch.core.tinygpt import CharTokenizer, GPTConfig, TextWindows, TinyGPT, load_shakespeare
+
+    text = load_shakespeare()
+    tokenizer = CharTokenizer().fit(text)
+    windows = TextWindows(tokenizer.encode(text[:200_000]), SETTINGS["block_size"])
+    batches = [windows.get_batch(np.random.default_rng(i).integers(0, len(windows), BATCH_SIZE)) for i in range(20)]
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, **SETTINGS)
+    set_seed(0)
+    model = TinyGPT(config)
+    optimizer = AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
+    scheduler = CosineWithWarmup(optimizer, warmup_steps=100, total_steps=2000, min_lr=1e-4)
+    tt_step = tinytorch_step(model, optimizer, scheduler, clip_grad_norm)
+    counter = iter(range(10**9))
+
+    def tinytorch_fn():
+        tt_step(*batches[next(counter) % len(batches)])
+
+    torch_fn, extra = None, {}
+    t = torch()
+    if t is not None:
+        reference = copy_weights(model, torch_gpt(config))
+        x, y = (t.from_numpy(np.ascontiguousarray(a)) for a in batches[0])
+        with t.no_grad():
+            extra["initial_loss_gap"] = f"{abs(reference(x, y)[1].item() - model(*batches[0])[1].item()):.1e}"
+        torch_optimizer = t.optim.AdamW(reference.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
+        pt_step = torch_step(reference, torch_optimizer)
+        torch_batches = [tuple(t.from_numpy(np.ascontiguousarray(a)) for a in batch) for batch in batches]
+        torch_counter = iter(range(10**9))
+
+        def torch_fn():
+            pt_step(*torch_batches[next(torch_counter) % len(torch_batches)])
+
+        extra["torch_threads"] = t.get_num_threads()
+    extra["parameters"] = f"{model.num_parameters():,}"
+    return [
+        compare("training step (4 layers, 4 heads, 128 wide, block 64, batch 12)", tinytorch_fn, torch_fn,
+                goal_ratio=2.0, repeat=20, warmup=3, **extra),
+    ]
