@@ -215,7 +215,7 @@ def test_checkpoint_run_directly(clone):
     "args, expected",
     [
         (("module", "complete", "nope"), "Unknown module 'nope'."),
-        (("module", "complete", ""), "Unknown module ''."),
+        (("module", "complete", ""), "No module name given."),
         (("module", "complete", "tensr"), "Unknown module 'tensr'. Did you mean tensor"),
         (("checkpoint", "run", "99"), "Unknown checkpoint '99'. Did you mean 09?"),
         (("checkpoint", "run", "x"), "Unknown checkpoint 'x'."),
