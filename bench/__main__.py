@@ -28,15 +28,21 @@ def fmt(seconds) -> str:
 
 def table(topic: str, measurements) -> Table:
     grid = Table(title=f"bench/{topic}", title_justify="left")
-    for column in ("case", "tinytorch ms", "torch ms", "ratio", "goal", "extra"):
-        grid.add_column(column, justify="left" if column in ("case", "extra") else "right")
+    for column in ("case", "tinytorch ms", "torch ms", "ratio", "goal"):
+        grid.add_column(column, justify="left" if column == "case" else "right")
     for m in measurements:
         verdict = {True: "[green]✓[/]", False: "[red]✗[/]", None: ""}[m.meets_goal]
         ratio = "-" if m.ratio is None else f"{m.ratio:.2f}x {verdict}"
         goal = "-" if m.goal_ratio is None else f"≤ {m.goal_ratio:g}x"
-        extra = ", ".join(f"{k}={v}" for k, v in m.extra.items())
-        grid.add_row(m.name, fmt(m.tinytorch_s), fmt(m.torch_s), ratio, goal, extra)
+        grid.add_row(m.name, fmt(m.tinytorch_s), fmt(m.torch_s), ratio, goal)
     return grid
+
+
+def extras(measurements) -> str:
+    """The other figures of each case, one line each, in full (a table column would cut them)."""
+    return "\n".join(
+        f"  {m.name}: " + ", ".join(f"{k}={v}" for k, v in m.extra.items()) for m in measurements if m.extra
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -47,6 +53,7 @@ def main(argv: list[str]) -> int:
     for topic in topics(argv):
         measurements = importlib.import_module(f"bench.bench_{topic}").run()
         console.print(table(topic, measurements))
+        console.print(extras(measurements), soft_wrap=True, markup=False)
         report = {"topic": topic, "torch": getattr(torch(), "__version__", None),
                   "cases": [m.as_dict() for m in measurements]}  # fmt: skip
         (OUT / f"{topic}.json").write_text(json.dumps(report, indent=2) + "\n")
