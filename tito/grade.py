@@ -33,11 +33,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tito import release, runner
+# tito.release, tito.runner and concurrent.futures are imported where grading uses them: `tito` parses
+# this module's options on every start, and `tito checkpoint status` must stay fast.
 from tito.manifest import MANIFEST, Course, Module, find_root, load
 
 OUT = Path("build") / "grade"
@@ -134,6 +134,8 @@ def assemble(root: Path, modules: list[Module], submission: Path, work: Path) ->
 
     Returns the lessons that cannot be built, by module id: "missing", or `path:line: syntax error: ...`.
     """
+    from tito import release
+
     for relative in release.source_files(root):
         if relative.parts[0] in TOOLING or relative == MANIFEST:
             (work / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -224,6 +226,8 @@ def run_build(work: Path, timeout: float, test_timeout: float, memory_mb: int, t
 def read_cells(modules: list[Module], root: Path, work: Path, problems: dict[str, str],
                timed_out: bool, timeout: float) -> dict[str, Cell]:  # fmt: skip
     """Each graded checkpoint's cell, from its JSON or from the reason it has none."""
+    from tito import runner
+
     cells: dict[str, Cell] = {}
     blocked = False  # an earlier checkpoint did not pass
     for module in modules:
@@ -290,6 +294,8 @@ def submissions(folder: Path) -> list[Path]:
 
 def grade_all(root: Path, folder: Path, jobs: int = 1, on_done=None, **limits) -> list[Grade]:
     """Grade every submission in `folder`, `jobs` at a time; results in learner order."""
+    from concurrent.futures import ThreadPoolExecutor
+
     modules = graded(load(root), root)  # decided once, so that every learner is graded on the same checkpoints
     found = submissions(folder)
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
