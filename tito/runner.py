@@ -136,8 +136,15 @@ def describe(result: dict) -> str:
     return "\n".join(lines)
 
 
-def doit_action(checkpoint: Checkpoint) -> bool:
+def doit_action(checkpoint: Checkpoint):
     """The `checkpoint:NN` task's action: run, print the summary, tell doit whether it passed."""
+    from doit.exceptions import TaskFailed
+
     outcome = run(checkpoint)
     print(describe(outcome.result), flush=True)
-    return outcome.passed
+    if outcome.passed:
+        return True
+    return TaskFailed(
+        f"checkpoint {checkpoint.id} did not pass. `tito module complete {checkpoint.module_id}` "
+        "shows each failure and the lesson line to look at."
+    )
