@@ -394,6 +394,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where to write the JSON report (default {OUT / 'report.json'})")
     add("--gradescope", type=_given_path, nargs="?", const=OUT / "gradescope", default=None, metavar="DIR",
         help=f"also write DIR/<learner>/results.json for Gradescope (default DIR {OUT / 'gradescope'})")
+    add("--html", type=_given_path, default=None, metavar="FILE",
+        help="also write the class dashboard, one self-contained HTML page (e.g. build/grade/dashboard.html)")
     add("--timeout", type=float, default=TIMEOUT, help=f"seconds for one learner's whole build (default {TIMEOUT:g})")
     add("--test-timeout", type=float, default=TEST_TIMEOUT, help=f"seconds for one test (default {TEST_TIMEOUT:g})")
     add("--memory-mb", type=int, default=MEMORY_MB,
@@ -423,8 +425,14 @@ def run(args: argparse.Namespace, root: Path) -> int:
                               if c.note and c.status in ("failed", "timeout", "error")]  # fmt: skip
         for note in notes:
             console.print(f"  {g.learner}: {note}")
-    write_json(root / args.json, report(grades, course, limits))  # an absolute path stays as it is
+    graded_report = report(grades, course, limits)
+    write_json(root / args.json, graded_report)  # an absolute path stays as it is
     console.print(f"JSON report: {args.json}")
+    if args.html is not None:
+        from tito import dashboard
+
+        dashboard.write(root / args.html, graded_report, course)
+        console.print(f"Class dashboard: {args.html}")
     if args.gradescope is not None:
         for g in grades:
             write_json(root / args.gradescope / g.learner / "results.json", gradescope(g, course))
