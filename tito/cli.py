@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tito import __version__, grade, state
+from tito import __version__, autograder, grade, state
 from tito.lock import EXIT_BUSY
 from tito.manifest import Course, Module, UnknownName, find_root, load
 
@@ -293,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=formatter,
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"tito {__version__}")
-    groups = parser.add_subparsers(dest="group", metavar="{checkpoint,module,grade}")
+    groups = parser.add_subparsers(dest="group", metavar="{checkpoint,module,grade,autograder}")
 
     checkpoint = groups.add_parser(
         "checkpoint", help="progress and checkpoint runs", epilog=EPILOG, formatter_class=formatter
@@ -337,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description=grade.__doc__.split("\n\n")[0], formatter_class=formatter)  # fmt: skip
     grade.add_arguments(grading)
     grading.set_defaults(handler=grade.run)
+    autograder.add_parser(groups, epilog=EPILOG, formatter_class=formatter)
     parser.set_defaults(handler=lambda args, root: _help(parser))
     return parser
 
