@@ -190,6 +190,16 @@ def classroom(course):
     return edition, yaml.safe_load((edition / WORKFLOW).read_text()), json.loads((edition / TEST_LIST).read_text())
 
 
+def test_mistakes_are_one_line_and_exit_code_3(course, tmp_path):
+    copy, _, _ = course
+    no_release = copy.tito("autograder", "classroom", "--release", str(tmp_path / "nowhere"))
+    assert no_release.returncode == 3 and "run `make release` first" in no_release.stderr
+    unwritable = copy.tito("autograder", "gradescope", "/proc/autograder.zip")
+    assert unwritable.returncode == 3 and unwritable.stderr.startswith("tito autograder: ")
+    for result in (no_release, unwritable):
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 def grader_steps(workflow: dict) -> list[dict]:
     return [s for s in workflow["jobs"]["run-autograding-tests"]["steps"] if "autograding-command-grader" in s.get("uses", "")]
 

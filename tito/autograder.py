@@ -117,7 +117,7 @@ def build_bundle(root: Path, out: Path) -> int:
     try:
         files, _ = release.render(root)
     except release.ReleaseError as error:
-        raise AutograderProblem(f"tito autograder: the student edition cannot be built:\n{error}") from None
+        raise AutograderProblem(f"the student edition cannot be built:\n{error}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w") as bundle:
         _add(bundle, "setup.sh", SETUP_SH.format(requirements=REQUIREMENTS).encode(), executable=True)
@@ -294,7 +294,7 @@ def _scalar(value) -> str:
 def write_classroom(root: Path, release_dir: Path) -> list[dict]:
     """Write the workflow and the test list into the student edition at `release_dir`."""
     if not (release_dir / MANIFEST).is_file():
-        raise AutograderProblem(f"tito autograder: {release_dir} is not a student edition "
+        raise AutograderProblem(f"{release_dir} is not a student edition "
                                 f"({MANIFEST.as_posix()} is missing); run `make release` first.")  # fmt: skip
     tests = classroom_tests(release_dir, load(release_dir))
     header = "# GitHub Classroom autograding, written by `tito autograder classroom`: one test per checkpoint.\n"
@@ -334,7 +334,7 @@ def cmd_gradescope(args, root: Path) -> int:
     try:
         count = build_bundle(root, args.out)
     except (AutograderProblem, OSError) as error:
-        print(error, file=sys.stderr)
+        print(f"tito autograder: {error}", file=sys.stderr)
         return 3
     print(f"Gradescope autograder: {args.out} ({count} files). Upload it as the assignment's autograder "
           f"(Ubuntu base image); submissions are the learner's repository or its modules/ folder.")  # fmt: skip
@@ -348,7 +348,7 @@ def cmd_classroom(args, root: Path) -> int:
     try:
         tests = write_classroom(root, release_dir)
     except (AutograderProblem, OSError) as error:
-        print(error, file=sys.stderr)
+        print(f"tito autograder: {error}", file=sys.stderr)
         return 3
     total = sum(t["points"] for t in tests)
     print(f"GitHub Classroom: {release_dir / WORKFLOW} and {release_dir / TEST_LIST}: "
