@@ -1,17 +1,28 @@
-"""python -m bench [topic ...]: run bench/bench_<topic>.py files, print a table, write JSON."""
+"""python -m bench [--quick] [--threads 1,2] [topic ...]: run bench/bench_<topic>.py files, print
+tables, write build/bench/<topic>.json.
+
+Each thread count runs in a fresh worker process whose BLAS (and PyTorch) is limited to that many
+threads before NumPy is imported: a BLAS thread pool cannot be resized reliably once it started.
+The JSON holds one run per thread count, each with the BLAS library and thread count actually in
+effect (read back with threadpoolctl when it is installed).
+"""
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from bench.harness import torch
+from bench.harness import QUICK_VARIABLE, torch
 
 OUT = Path("build") / "bench"
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def topics(selected: list[str]) -> list[str]:
@@ -26,8 +37,8 @@ def fmt(seconds) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.3f}"
 
 
-def table(topic: str, measurements) -> Table:
-    grid = Table(title=f"bench/{topic}", title_justify="left")
+def table(title: str, measurements) -> Table:
+    grid = Table(title=title, title_justify="left")
     for column in ("case", "tinytorch ms", "torch ms", "ratio", "goal"):
         grid.add_column(column, justify="left" if column == "case" else "right")
     for m in measurements:
@@ -45,19 +56,78 @@ def extras(measurements) -> str:
     )
 
 
-def main(argv: list[str]) -> int:
+def blas_in_effect() -> dict:
+    """The BLAS library NumPy uses and its thread count, as the running process sees them."""
+    from tinytorch.core.setup import system_info
+
+    info = {"blas": system_info()["blas"], "env": {v: os.environ.get(v) for v in THREAD_VARIABLES}}
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return info  # the environment variables above are then the only record
+    info["threadpools"] = [
+        {k: pool.get(k) for k in ("internal_api", "num_threads", "version", "architecture", "filepath")}
+        for pool in threadpool_info()
+    ]
+    return info
+
+
+def worker(topic: str, threads: int) -> dict:
+    """Run one topic in this process (already limited to `threads` BLAS threads); return its run record."""
+    pt = torch()
+    if pt is not None:
+        pt.set_num_threads(threads)
+    measurements = importlib.import_module(f"bench.bench_{topic}").run()
     console = Console()
+    console.print(table(f"bench/{topic}, {threads} thread{'s' if threads > 1 else ''}", measurements))
+    console.print(extras(measurements), soft_wrap=True, markup=False)
+    return {"threads": threads, "torch_threads": pt.get_num_threads() if pt else None,
+            "system": blas_in_effect(), "cases": [m.as_dict() for m in measurements]}  # fmt: skip
+
+
+def thread_counts(text: str) -> list[int]:
+    """'1,2' -> [1, 2], for --threads."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"expected thread counts like 1,2 -- got {text!r}")
+    return counts
+
+
+def run_worker(topic: str, threads: int, quick: bool, result: Path) -> int:
+    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARIABLES}, **{QUICK_VARIABLE: "1" if quick else "0"})
+    command = [sys.executable, "-m", "bench", "--worker", str(result), f"--threads={threads}", topic]
+    return subprocess.run(command, env=env).returncode
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("topics", nargs="*", help="bench_<topic>.py files to run (default: all)")
+    parser.add_argument("--threads", type=thread_counts, default=[1, 2], help="BLAS thread counts (default 1,2)")
+    parser.add_argument("--quick", action="store_true", help="call everything once: checks the code, not the speed")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # internal: run one topic, write its record
+    args = parser.parse_args(argv)
+    if args.worker:
+        args.worker.write_text(json.dumps(worker(args.topics[0], args.threads[0])))
+        return 0
     if torch() is None:
-        console.print("[yellow]PyTorch is not installed: ratios are left blank (pip install torch==2.13.0)[/]")
+        Console().print("[yellow]PyTorch is not installed: ratios are left blank (pip install torch==2.13.0)[/]")
     OUT.mkdir(parents=True, exist_ok=True)
-    for topic in topics(argv):
-        measurements = importlib.import_module(f"bench.bench_{topic}").run()
-        console.print(table(topic, measurements))
-        console.print(extras(measurements), soft_wrap=True, markup=False)
-        report = {"topic": topic, "torch": getattr(torch(), "__version__", None),
-                  "cases": [m.as_dict() for m in measurements]}  # fmt: skip
+    status = 0
+    for topic in topics(args.topics):
+        runs = []
+        for threads in args.threads:
+            result = OUT / f".{topic}.{threads}.json"
+            if run_worker(topic, threads, args.quick, result) != 0:
+                status = 1
+                continue
+            runs.append(json.loads(result.read_text()))
+            result.unlink()
+        report = {"topic": topic, "torch": getattr(torch(), "__version__", None), "quick": args.quick, "runs": runs}
         (OUT / f"{topic}.json").write_text(json.dumps(report, indent=2) + "\n")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""TinyGPT: one training step of tinytorch's TinyGPT against the same model written in PyTorch.
+"""TinyGPT: one training step, and generation with and without the KV cache, of tinytorch's TinyGPT
+against the same model written in PyTorch.
 
 The configuration is nanoGPT's documented CPU setting for character-level Shakespeare: 4 layers,
 4 heads, 128-wide embeddings, a context of 64 characters, batch 12. A step is everything a training
@@ -8,13 +9,19 @@ way PyTorch users write it (nanoGPT's layout: fused q/k/v projection, `scaled_do
 with `is_causal=True`, tied output layer) and has exactly the same parameters, which
 `copy_weights` maps one to one -- tests/test_tinygpt.py uses that to check both compute the same.
 
+Generation: 256 new tokens after a 64-token prompt, sampled with the same seed, by the same model
+with a context of 320 (block_size 64 would make the window slide at once, and a sliding window
+leaves a cache nothing to reuse: lesson 16, section 8). Three ways: tinytorch recomputing the whole
+context per token, tinytorch with its KV cache, and PyTorch recomputing (the tokens are drawn with
+tinytorch's sampler from PyTorch's logits, so all three must produce the same text).
+
     .venv/bin/python -m bench tinygpt
 """
 from __future__ import annotations
 
 import numpy as np
 
-from bench.harness import compare, torch
+from bench.harness import Measurement, compare, median_times, quick, torch
 
 BATCH_SIZE = 12
 SETTINGS = dict(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0)
@@ -50,11 +57,13 @@ def torch_gpt(config):
             self.blocks = nn.ModuleList(Block() for _ in range(config.n_layer))
             self.ln_f = nn.LayerNorm(config.n_embd)
 
-        def forward(self, idx, targets):
+        def forward(self, idx, targets=None):
             x = self.wte(idx) + self.wpe(torch().arange(idx.shape[1]))
             for block in self.blocks:
                 x = block(x)
             logits = self.ln_f(x) @ self.wte.weight.T
+            if targets is None:
+                return logits, None
             return logits, functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
     return GPT()
@@ -108,7 +117,7 @@ def torch_step(model, optimizer):
     return step
 
 
-def run():
+def training_step_case():
     from tinytorch.core.optimizers import AdamW, CosineWithWarmup, clip_grad_norm
     from tinytorch.core.setup import set_seed
     from tinytorch.core.tinygpt import CharTokenizer, GPTConfig, TextWindows, TinyGPT, load_shakespeare
@@ -149,3 +158,56 @@ def run():
         compare("training step (4 layers, 4 heads, 128 wide, block 64, batch 12)", tinytorch_fn, torch_fn,
                 goal_ratio=2.0, repeat=20, warmup=3, **extra),
     ]
+
+
+def torch_generate(reference, prompt, max_new_tokens, block_size, seed):
+    """PyTorch's generation without a cache: the whole window through the model for every token."""
+    from tinytorch.core.tinygpt import next_token_probs, sample_next_token
+
+    t = torch()
+    generator = np.random.default_rng(seed)
+    ids = np.asarray(prompt)[None]
+    with t.no_grad():
+        for _ in range(max_new_tokens):
+            logits = reference(t.from_numpy(ids[:, -block_size:]))[0][:, -1].numpy()
+            ids = np.concatenate([ids, sample_next_token(next_token_probs(logits), generator)[:, None]], axis=1)
+    return ids[0]
+
+
+def generation_cases():
+    from tinytorch.core.setup import set_seed
+    from tinytorch.core.tinygpt import CharTokenizer, GPTConfig, KVCache, TinyGPT, load_shakespeare
+
+    text = load_shakespeare()
+    tokenizer = CharTokenizer().fit(text)
+    new_tokens = 8 if quick() else 256
+    prompt = tokenizer.encode(text[5000:5064])
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, **{**SETTINGS, "block_size": 64 + new_tokens})
+    set_seed(0)
+    model = TinyGPT(config)
+    recompute = model.generate(prompt, new_tokens, seed=1)
+    cached = model.generate(prompt, new_tokens, seed=1, use_cache=True)
+    assert np.array_equal(recompute, cached), "the KV cache must not change the tokens"
+    uncached_fn = lambda: model.generate(prompt, new_tokens, seed=1)  # noqa: E731
+    cached_fn = lambda: model.generate(prompt, new_tokens, seed=1, use_cache=True)  # noqa: E731
+    torch_fn, extra = None, {}
+    if torch() is not None:
+        reference = copy_weights(model, torch_gpt(config)).eval()
+        torch_fn = lambda: torch_generate(reference, prompt, new_tokens, config.block_size, seed=1)  # noqa: E731
+        extra["torch_same_tokens"] = bool(np.array_equal(torch_fn(), cached))
+    plain_s, cache_s, torch_s = median_times([uncached_fn, cached_fn, torch_fn or (lambda: None)], repeat=3, warmup=1)
+    torch_s = torch_s if torch_fn else None
+    per_second = {"tinytorch_recompute_tokens_per_s": round(new_tokens / plain_s, 1),
+                  "tinytorch_cache_tokens_per_s": round(new_tokens / cache_s, 1),
+                  "torch_recompute_tokens_per_s": round(new_tokens / torch_s, 1) if torch_s else None,
+                  "cache_speedup": round(plain_s / cache_s, 2),
+                  "cache_bytes": KVCache.for_model(model, batch=1).nbytes}  # fmt: skip
+    name = f"generate {new_tokens} tokens after 64 (block {config.block_size})"
+    return [
+        Measurement(f"{name}, recompute", plain_s, torch_s, None, {**per_second, **extra}),
+        Measurement(f"{name}, KV cache", cache_s, torch_s, None, {"cache_speedup_at_least_5x": plain_s / cache_s >= 5}),
+    ]
+
+
+def run():
+    return [*training_step_case(), *generation_cases()]

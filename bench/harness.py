@@ -3,12 +3,22 @@
 A bench file `bench/bench_<topic>.py` defines `run()` returning a list of `Measurement`s, usually
 made with `compare(...)`. `python -m bench [topic ...]` (or `make bench`) runs them, prints a Rich
 table and writes build/bench/<topic>.json. PyTorch is optional: without it the ratio is blank.
+In quick mode (`python -m bench --quick`, what the test suite runs) every function is called once:
+the figures mean nothing, but every line of every benchmark runs.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
+
+QUICK_VARIABLE = "TINYTORCH_BENCH_QUICK"  # set by `python -m bench --quick` for its worker processes
+
+
+def quick() -> bool:
+    """True in quick mode: one call per function, smallest sizes."""
+    return os.environ.get(QUICK_VARIABLE) == "1"
 
 
 @dataclass
@@ -47,6 +57,8 @@ def median_time(fn, repeat: int = 10, warmup: int = 2) -> float:
 def median_times(fns, repeat: int = 10, warmup: int = 2) -> list[float]:
     """Median seconds per call of each function, calling them in turn so that a change of machine
     load in the middle of a run hits all of them alike."""
+    if quick():
+        repeat, warmup = 1, 0
     for _ in range(warmup):
         for fn in fns:
             fn()

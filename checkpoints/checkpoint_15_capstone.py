@@ -2,7 +2,8 @@
 
 The same components serve vision and language: a CNN on the digits and a TinyGPT on Shakespeare
 train with the same optimizer class and the same Trainer; the GPT's gradients are exact, its
-attention never looks ahead, and its sampling is reproducible and obeys temperature and top-k.
+attention never looks ahead, its sampling is reproducible and obeys temperature and top-k, and its
+KV cache gives exactly the tokens of recomputing the whole context.
 """
 import itertools
 import math
@@ -22,6 +23,7 @@ from tinytorch.core.spatial import Conv2D, MaxPool2D
 from tinytorch.core.tinygpt import (
     CharTokenizer,
     GPTConfig,
+    KVCache,
     TextWindows,
     TinyGPT,
     load_shakespeare,
@@ -201,3 +203,29 @@ def test_generation_crops_the_context_and_rejects_overlong_input(corpus):
     assert out[40] == expected
     with pytest.raises(ValueError, match="block_size"):
         model(train_ids[:17][None])
+
+
+def test_the_kv_cache_gives_exactly_the_tokens_of_recomputing(corpus):
+    tokenizer, train_ids, _ = corpus
+    model = tiny_gpt(tokenizer.vocab_size, n_layer=2)
+    model.token_embedding.weight.data *= 50  # spread the logits so that a wrong cache changes the samples
+    prompt = train_ids[:5]
+
+    cache = KVCache.for_model(model, batch=1)
+    assert cache.keys.shape == (2, 1, 2, 16, 8) and cache.length == 0
+    with no_grad():
+        step_by_step = [model.forward_cached(prompt[None, :3], cache)]
+        step_by_step += [model.forward_cached(prompt[None, t : t + 1], cache) for t in (3, 4)]
+        recomputed = [model(prompt[None, : t + 1])[0].data[:, -1] for t in (2, 3, 4)]
+    assert cache.length == 5
+    for cached, full in zip(step_by_step, recomputed):
+        np.testing.assert_allclose(cached, full, rtol=1e-4, atol=1e-5)
+
+    for settings in (dict(seed=3), dict(seed=4, top_k=3), dict(temperature=0)):
+        within_block = model.generate(prompt, 11, use_cache=True, **settings)  # 5 + 11 = block_size 16
+        assert np.array_equal(within_block, model.generate(prompt, 11, **settings)), settings
+        past_block = model.generate(prompt, 30, use_cache=True, **settings)  # the window slides: the cache restarts
+        assert np.array_equal(past_block, model.generate(prompt, 30, **settings)), settings
+    batch = np.stack([prompt, train_ids[100:105]])
+    assert np.array_equal(model.generate(batch, 8, seed=5, use_cache=True), model.generate(batch, 8, seed=5))
+    assert model.training, "generate restores training mode, with the cache too"

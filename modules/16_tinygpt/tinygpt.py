@@ -697,11 +697,28 @@ def sample_next_token(probs, generator=None):
     ### END SOLUTION
 
 
-def generate(self, prompt, max_new_tokens, temperature=1.0, top_k=None, seed=None):
+def next_logits(model, ids, cache=None):
+    """The logits (B, vocab) of the token after `ids` (B, T), seen through the last block_size ids.
+
+    Without a cache the model reads the whole window again. With a KVCache (section 8) it reads only
+    the ids the cache has not seen yet; once the window slides, every position moves and the cache
+    starts again from the full window.
+    """
+    window = ids[:, -model.config.block_size :]
+    if cache is None:
+        return model(window)[0].data[:, -1]
+    if ids.shape[1] > model.config.block_size:
+        cache.clear()  # positions are counted from the window's start: all of them just shifted by one
+    return model.forward_cached(window[:, cache.length :], cache)
+
+
+def generate(self, prompt, max_new_tokens, temperature=1.0, top_k=None, seed=None, use_cache=False):
     """Continue `prompt` (token ids, (T,) or (B, T)) by `max_new_tokens` sampled tokens; return all the ids.
 
     temperature 0 (or top_k=1) decodes greedily. seed: None draws from tinytorch's generator
     (set_seed), an int uses a private one, so the same seed always gives the same text.
+    use_cache=True keeps every block's keys and values between steps (section 8): the same
+    tokens, each new one computed from itself alone instead of the whole context.
     """
     ids = _ids(prompt).copy()
     single = ids.ndim == 1
@@ -709,15 +726,15 @@ def generate(self, prompt, max_new_tokens, temperature=1.0, top_k=None, seed=Non
     if ids.ndim != 2 or ids.shape[1] == 0:
         raise ValueError(f"the prompt must hold at least one token id, got shape {np.shape(prompt)}")
     generator = np.random.default_rng(seed) if seed is not None else rng()
+    cache = KVCache.for_model(self, batch=ids.shape[0]) if use_cache else None
     was_training = self.training
     self.eval()
     try:
         with no_grad():
-            ### HINT: repeat max_new_tokens times: logits of ids[:, -block_size:], next_token_probs of the last position, sample_next_token, append as a new column
+            ### HINT: repeat max_new_tokens times: next_logits(self, ids, cache), next_token_probs, sample_next_token, append as a new column
             ### BEGIN SOLUTION
             for _ in range(max_new_tokens):
-                logits, _ = self(ids[:, -self.config.block_size :])
-                probs = next_token_probs(logits.data[:, -1], temperature, top_k)
+                probs = next_token_probs(next_logits(self, ids, cache), temperature, top_k)
                 ids = np.concatenate([ids, sample_next_token(probs, generator)[:, None]], axis=1)
             ### END SOLUTION
     finally:
@@ -760,7 +777,176 @@ assert model.training, "generate restores training mode"
 print("untrained model, seed 7:", repr(tokenizer.decode(first[len(prompt):])))
 
 # %% [markdown]
-# ## 8. Training: the Trainer, AdamW and the cosine schedule, unchanged
+# ## 8. A KV cache: generation without recomputing the past
+#
+# **The idea.** Look at what `generate` computes for its 100th token: the whole context of 99
+# tokens goes through every block again, although the first 98 of them went through the very same
+# blocks one step earlier, with the same result. Causality (section 5) is what makes that result
+# the same: position t only sees positions 0…t, so appending a token changes nothing at the earlier
+# positions. What a later position needs from an earlier one is only what attention reads from it,
+# its **key** and its **value**, in every block. Keep those, and each step only has to push the
+# *one new token* through the model:
+#
+# ```
+#   naive, step t:   ids[0..t] ──► every block, every position ──► logits of position t     O(t) rows
+#   cached, step t:  ids[t]    ──► every block, one position  ──► logits of position t      1 row
+#                                     │ q_t attends to  [k_0 … k_{t-1} | k_t]   (cache + new)
+#                                     │                 [v_0 … v_{t-1} | v_t]
+#                                     └ k_t, v_t written into the cache for the next step
+# ```
+#
+# Per block and per step, the cache turns the projections and the MLP from t rows into one, and
+# attention from a (t × t) score matrix into one row of t scores. Over a generation of n tokens the
+# naive loop does O(n²) row computations (O(n³) in attention), the cached one O(n) (O(n²)).
+#
+# **What it costs.** Memory: one key and one value vector per position, per block:
+# `2 · n_layer · batch · block_size · n_embd` numbers -- for the default model 2·4·1·64·128 float32 =
+# 256 kB, tiny next to the weights. We **preallocate** it for block_size positions and fill it in
+# place: appending with `np.concatenate` would copy the whole past at every step, O(n²) bytes moved.
+#
+# **Where it stops.** The learned position vectors number the positions from the start of the
+# window. As long as the context fits in block_size, the window starts at token 0 and every cached
+# key keeps its position. Once the context is longer, the window slides by one token per step:
+# every token's position changes, so every key and value of the first block changes, and nothing
+# cached is valid. `next_logits` (section 7) then clears the cache and reads the whole window,
+# exactly as the naive loop does. (Models with relative positions -- RoPE, ALiBi -- or a rolling
+# "attention sink" cache get around this; they compute a different function, so their tokens
+# differ from the naive loop's.) The cache is therefore exact: the **same tokens** for the same
+# seed, and the speed-up is only up to block_size tokens.
+#
+# The code reuses the block's own layers; only the attention call changes: the queries are those of
+# the new positions, the keys and values are the cache's plus the new ones. A new position i (after
+# `length` cached ones) may attend to positions 0 … length + i: the causal mask shifted by `length`.
+
+# %%
+#| export
+class KVCache:
+    """The keys and values each block computed so far, kept between generation steps.
+
+    Two preallocated arrays of shape (n_layer, batch, n_head, capacity, head_dim); the first
+    `length` positions are filled. KVCache.for_model(model, batch) sizes them for a TinyGPT.
+    """
+
+    def __init__(self, n_layer, batch, n_head, capacity, head_dim, dtype=np.float32):
+        shape = (n_layer, batch, n_head, capacity, head_dim)
+        self.keys, self.values = np.zeros(shape, dtype=dtype), np.zeros(shape, dtype=dtype)
+        self.length = 0
+
+    @classmethod
+    def for_model(cls, model, batch):
+        config = model.config
+        dtype = model.token_embedding.weight.data.dtype
+        return cls(config.n_layer, batch, config.n_head, config.block_size, config.n_embd // config.n_head, dtype)
+
+    @property
+    def capacity(self):
+        return self.keys.shape[3]
+
+    @property
+    def nbytes(self):
+        return self.keys.nbytes + self.values.nbytes
+
+    def clear(self):
+        self.length = 0
+
+    def extend(self, layer, k, v):
+        """Write block `layer`'s keys and values of the new positions, k and v (B, heads, t, head_dim),
+        after the `length` cached ones; return that block's keys and values of all length + t positions."""
+        ### HINT: end = self.length + t; assign k, v into self.keys[layer, :, :, self.length:end] (and values); return the [:end] slices
+        ### BEGIN SOLUTION
+        end = self.length + k.shape[2]
+        self.keys[layer, :, :, self.length : end] = k
+        self.values[layer, :, :, self.length : end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+        ### END SOLUTION
+
+
+def cached_attention(attn, h, cache, layer):
+    """MultiHeadAttention `attn` for the new positions h (B, t, d_model), attending over the cached positions too."""
+    t = h.shape[1]
+    ### HINT: q from attn.q_proj(h) split into heads; k, v = cache.extend(layer, split k_proj(h).data, split v_proj(h).data); mask np.tril(ones (t, length + t), k=length); attn.attention(q, Tensor(k), Tensor(v), mask); merge heads, out_proj
+    ### BEGIN SOLUTION
+    q = attn._split_heads(attn.q_proj(h))
+    k, v = cache.extend(layer, attn._split_heads(attn.k_proj(h)).data, attn._split_heads(attn.v_proj(h)).data)
+    mask = Tensor(np.tril(np.ones((t, cache.length + t), dtype=bool), k=cache.length))
+    out, _ = attn.attention(q, Tensor(k), Tensor(v), mask)
+    return attn.out_proj(out.permute(0, 2, 1, 3).reshape(h.shape[0], t, attn.d_model))
+    ### END SOLUTION
+
+
+def forward_cached(self, ids, cache):
+    """The logits (B, vocab) of the last of `ids` (B, t), the t tokens that follow the cache's `length`
+    positions; their keys and values are added to the cache. Inference only (no_grad)."""
+    start, t = cache.length, ids.shape[1]
+    if start + t > cache.capacity:
+        raise ValueError(f"{start} cached + {t} new positions exceed block_size={cache.capacity}")
+    ### HINT: x = dropout(token_embedding(ids) + position_embedding.weight[start:start + t]); each block: x += attn_dropout(cached_attention(...ln_1(x)...)), x += mlp(ln_2(x)); cache.length += t; logits of ln_f(x[:, -1])
+    ### BEGIN SOLUTION
+    x = self.dropout(self.token_embedding(ids) + self.position_embedding.weight[start : start + t])
+    for layer, block in enumerate(self.blocks.layers):
+        x = x + block.attn_dropout(cached_attention(block.attn, block.ln_1(x), cache, layer))
+        x = x + block.mlp(block.ln_2(x))
+    cache.length += t
+    return (self.ln_f(x[:, -1]) @ self.token_embedding.weight.T).data
+    ### END SOLUTION
+
+
+TinyGPT.forward_cached = forward_cached
+
+# %% [markdown]
+# ### 🧪 Check: the same logits and the same tokens, then the speed-up and the memory (measured)
+#
+# First the logits: the prompt through the cache (one "prefill" step), then token by token, against
+# the model run on the whole context each time. Then whole generations: sampled and greedy, with
+# and without the cache, must give identical ids -- also past block_size, where the cache restarts.
+# Finally the measurement on a model of the default size whose context holds a 64-token prompt
+# and 64 new tokens (block_size 128), so that the cache is used all the way.
+
+# %%
+ids = tokenizer.encode("KING RICHARD III.\nNow is the winter")[None]
+cache = KVCache.for_model(model, batch=1)
+with no_grad():
+    cached_logits = [model.forward_cached(ids[:, :10], cache)]
+    cached_logits += [model.forward_cached(ids[:, t : t + 1], cache) for t in range(10, ids.shape[1])]
+    full_logits = [model(ids[:, : t + 1])[0].data[:, -1] for t in range(9, ids.shape[1])]
+assert cache.length == ids.shape[1]
+assert max(np.abs(c - f).max() for c, f in zip(cached_logits, full_logits)) < 1e-4
+
+long_prompt = tokenizer.encode(load_shakespeare()[:50])
+for settings in (dict(seed=7), dict(temperature=0), dict(top_k=5, seed=1)):
+    assert np.array_equal(model.generate(prompt, 30, use_cache=True, **settings), model.generate(prompt, 30, **settings))
+    past_block = model.generate(long_prompt, 20, use_cache=True, **settings)  # 50 + 20 > block_size 64
+    assert np.array_equal(past_block, model.generate(long_prompt, 20, **settings))
+
+set_seed(0)
+roomy = TinyGPT(GPTConfig(vocab_size=V, block_size=128))
+prompt64 = tokenizer.encode(load_shakespeare()[1000:1064])
+naive_s, naive_ids = time_it(roomy.generate, prompt64, 64, seed=3, repeat=1, warmup=0)
+cached_s, cached_ids = time_it(roomy.generate, prompt64, 64, seed=3, use_cache=True, repeat=1, warmup=0)
+assert np.array_equal(naive_ids, cached_ids)
+naive_bytes, _ = peak_memory(roomy.generate, prompt64, 8, seed=3)
+cached_bytes, _ = peak_memory(roomy.generate, prompt64, 8, seed=3, use_cache=True)
+cache_bytes = KVCache.for_model(roomy, batch=1).nbytes
+print(f"64 new tokens after a 64-token prompt: recomputing {64 / naive_s:6.0f} tokens/s, "
+      f"KV cache {64 / cached_s:6.0f} tokens/s: {naive_s / cached_s:.1f}x faster, the same tokens")
+print(f"peak memory of 8 steps: recomputing {naive_bytes / 1e6:.2f} MB, with the cache {cached_bytes / 1e6:.2f} MB "
+      f"(of which the cache {cache_bytes / 1e6:.2f} MB for {roomy.config.block_size} positions)")
+assert naive_s / cached_s > 1.5  # typically 3-5x here; the margin absorbs a busy machine
+
+# %% [markdown]
+# The cache wins more the longer the context: the naive loop's cost per token grows with the
+# context, the cached one's barely does (one row per block; attention reads t keys). `make bench`
+# measures the full case -- 256 new tokens after a 64-token prompt, the default model with a context
+# of 320 -- next to PyTorch's uncached generation of the same model (see bench/bench_tinygpt.py).
+# Memory barely moves: the cache adds its preallocated keys and values (half a megabyte here), and
+# each step's activations shrink from (T × 512) per MLP to one row -- without a graph recorded
+# (`no_grad`), those activations are freed as soon as the next layer has read them, so they never
+# added up to much. The cache's memory grows with batch × block_size × n_layer × n_embd: for a
+# large model and a long context it, not the weights, is what limits how many requests a server
+# can batch.
+
+# %% [markdown]
+# ## 9. Training: the Trainer, AdamW and the cosine schedule, unchanged
 #
 # Nothing about training a language model is new either. `Trainer` (Module 11) runs the loop:
 # zero the gradients, forward, loss, backward, `AdamW` step (Module 10), scheduler step. It
@@ -829,7 +1015,7 @@ print("entropy of the next-character distribution after 'KING HENRY.\\n' at temp
       [round(float(entropy(next_token_probs(trained_logits, t))), 2) for t in (0.5, 1.0, 2.0)])
 
 # %% [markdown]
-# ## 9. What a training step costs (measured)
+# ## 10. What a training step costs (measured)
 #
 # The full-size model (section 6: 4 blocks, 128 wide) on one batch of 12 windows of 64 characters.
 # A rule of thumb counts the arithmetic: each parameter takes part in one multiply-add per token
@@ -887,7 +1073,7 @@ assert optimizer.memory_bytes() == 2 * 4 * n
 # are elementwise passes over memory, each a separate NumPy call), and every recorded operation
 # costs Python time. That gap is what fused kernels, the subject of Module 13, close.
 #
-# ## 10. How much is reused? (measured)
+# ## 11. How much is reused? (measured)
 #
 # "Reuse is the lesson" -- so let us count instead of claiming. Which parts did this module
 # write, and which come from Modules 02-12? Five ways to count, each measured on the model of
@@ -992,11 +1178,12 @@ assert rows[4][1] / (rows[4][1] + rows[4][2]) > 0.95 and rows[2][1] / (rows[2][1
 # A character-level GPT from your own framework: `CharTokenizer` (vectorised encode/decode, saved
 # vocabulary, clear errors), `TextWindows` for the `DataLoader`, `Embedding` and
 # `PositionalEmbedding`, the pre-LayerNorm `TransformerBlock`, `TinyGPT` with weight tying, and
-# `generate` with temperature and top-k -- trained by the same `Trainer` and `AdamW` that train a
+# `generate` with temperature and top-k, and a `KVCache` that makes generation several times faster
+# without changing a single token -- trained by the same `Trainer` and `AdamW` that train a
 # CNN on digits. The full run, `python -m bench.train_tinygpt --iters 2000`, trains nanoGPT's CPU
 # configuration on the 2.8 million training characters with a cosine schedule, gradient clipping,
 # periodic validation and resumable checkpoints; `python -m bench tinygpt` times its training step
-# against the same model in PyTorch.
+# against the same model in PyTorch, and its generation with and without the cache.
 #
 # Run `tito module complete 16_tinygpt` to unlock checkpoint 15, the capstone: *I can build
 # unified frameworks supporting vision and language.*

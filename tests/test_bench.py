@@ -1,0 +1,33 @@
+"""`python -m bench --quick`: every benchmark runs end to end (one call per function, figures
+meaningless) and writes its JSON with the thread count and BLAS in effect."""
+import json
+import os
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+TOPICS = ["tinygpt"]
+
+
+def bench(*args, cwd, timeout=600):
+    """python -m bench, run in `cwd` (its figures go to cwd/build/bench, not the repository's)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+def test_quick_benchmarks_write_their_figures_with_threads_and_blas(tmp_path):
+    result = bench("--quick", "--threads", "1", *TOPICS, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    for topic in TOPICS:
+        report = json.loads((tmp_path / "build" / "bench" / f"{topic}.json").read_text())
+        assert report["quick"] is True and [run["threads"] for run in report["runs"]] == [1]
+        run = report["runs"][0]
+        assert run["system"]["blas"] and run["system"]["env"]["OPENBLAS_NUM_THREADS"] == "1"
+        assert run["cases"] and all(case["tinytorch_s"] > 0 for case in run["cases"])
+
+
+def test_thread_counts_are_checked(tmp_path):
+    result = bench("--threads", "0", "tinygpt", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and "thread counts" in result.stderr and "Traceback" not in result.stderr
