@@ -10,7 +10,7 @@ DOIT   := $(BIN)/python -m doit
 TITO   := $(BIN)/tito
 
 .DEFAULT_GOAL := all
-.PHONY: all install build test complete release status timeline notebooks bench clean help
+.PHONY: all install build test complete release status timeline notebooks bench mutants clean help
 
 all: install  ## set up, build everything, show the timeline (the timeline shows even when a checkpoint fails)
 	@$(DOIT) --continue; status=$$?; $(TITO) checkpoint timeline || status=$$?; exit $$status
@@ -47,6 +47,9 @@ notebooks: install  ## write the lessons as Jupyter notebooks in build/notebooks
 
 bench: install  ## run the benchmarks (figures in build/bench/*.json)
 	$(BIN)/python -m bench
+
+mutants: install  ## mutation testing of every module's solutions against its checkpoint (build/mutants/)
+	@$(DOIT) mutants; status=$$?; $(BIN)/python -m tito.mutants table || status=$$?; exit $$status
 
 clean:  ## remove everything generated (build/ and the exported package files)
 	-@test -x $(BIN)/python && $(DOIT) clean --clean-dep >/dev/null 2>&1; true

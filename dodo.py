@@ -9,13 +9,15 @@ checkpoint:NN    pytest on checkpoints/checkpoint_NN_*.py; file_dep: that file p
                  its imports reach (so doit runs the exports first); task_dep: the previous checkpoint
 notebook:NN_name lesson -> build/notebooks/NN_name.ipynb
 release          the student edition in build/release/ (not a default task)
+mutants:NN_name  mutation testing of the lesson's solutions against its checkpoint -> build/mutants/NN.json
+                 (not a default task; reruns when the lesson, the checkpoint or the mutator changes)
 
 Modules listed in modules/course.toml whose lesson does not exist yet appear as placeholder tasks.
 """
 import sys
 from pathlib import Path
 
-from tito import database, deps, export, lock, manifest, notebooks, release, runner
+from tito import database, deps, export, lock, manifest, mutants, notebooks, release, runner
 
 DOIT_CONFIG = {
     "backend": "sqlite3",
@@ -101,3 +103,21 @@ def task_release():
         "clean": [(release.clean, [])],
         "verbosity": 2,
     }
+
+
+def task_mutants():
+    """Mutation testing: how much wrong solution code each checkpoint catches (`make mutants`)."""
+    if not mutants.EQUIVALENTS.parent.is_dir():  # the student edition has no tests/ and no solutions
+        return
+    tool = [p.as_posix() for p in (Path("tito") / "mutants.py", mutants.EQUIVALENTS) if p.exists()]
+    for module in COURSE.modules:
+        if not (module.source.exists() and module.checkpoint.file.exists()):
+            continue
+        yield {
+            "name": module.id,
+            "doc": f"mutants of {module.source.as_posix()} against {module.checkpoint.file.as_posix()}",
+            "file_dep": [module.source.as_posix(), module.checkpoint.file.as_posix(), *tool],
+            "targets": [mutants.result_path(module).as_posix()],
+            "actions": [(mutants.doit_action, [module])],
+            "verbosity": 2,
+        }

@@ -33,12 +33,6 @@ class Tree(Module):
         return self.net(x) * self.scale
 
 
-def test_parameter_is_a_tensor_that_requires_grad():
-    p = Parameter(np.zeros((2, 2), dtype=np.float32))
-    assert isinstance(p, Tensor) and p.requires_grad
-    assert type(p + 1) is Tensor and (p + 1).requires_grad
-
-
 def test_dense_hand_computed_output():
     layer = Dense(3, 2)
     layer.weights.data[:] = [[1.0, -1.0], [2.0, 0.5], [0.0, 3.0]]

@@ -80,13 +80,18 @@ def test_conv2d_matches_numpy_with_stride_and_padding(channels, kernel, stride, 
     np.testing.assert_allclose(conv(Tensor(x)).data, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_conv2d_parameters_and_kaiming_init():
+def test_conv2d_with_its_kaiming_init_keeps_same_padding_shapes():
     set_seed(2)
     conv = Conv2D(3, 16, 3, padding=1)
     assert conv.weights.shape == (16, 3, 3, 3) and conv.bias.shape == (16,)
     assert count_parameters(conv) == 448 and conv.weights.dtype == np.float32
     limit = np.sqrt(6 / 27)
     assert np.abs(conv.weights.data).max() <= limit and conv.weights.data.std() > 0.8 * limit / np.sqrt(3)
+    x = np.random.default_rng(2).standard_normal((2, 3, 6, 5)).astype(np.float32)
+    out = conv(Tensor(x)).data
+    assert out.shape == (2, 16, 6, 5) and out.dtype == np.float32  # padding 1 keeps H and W for 3x3
+    np.testing.assert_allclose(out, numpy_conv(x.astype(np.float64), conv.weights.data, conv.bias.data, 1, 1),
+                               rtol=1e-4, atol=1e-5)  # fmt: skip
 
 
 def test_convolution_is_translation_equivariant():
@@ -117,6 +122,14 @@ def test_im2col_is_recorded_for_autograd():
     assert windows._saved == {"input_shape": (1, 2, 5, 5), "kernel_size": (3, 3), "stride": 2, "padding": 1}
     assert windows.data[0, 0, 0, 0].tolist() == [[0, 0, 0], [0, 1, 1], [0, 1, 1]]
     assert Conv2D(2, 1, 3)(x).requires_grad and MaxPool2D(2)(x).requires_grad
+
+
+def test_im2col_without_padding_is_a_view_not_a_copy():
+    x = np.arange(2 * 3 * 6 * 5, dtype=np.float32).reshape(2, 3, 6, 5)
+    windows = im2col(Tensor(x), (3, 2), stride=2).data
+    assert windows.shape == (2, 3, 2, 2, 3, 2)
+    assert np.array_equal(windows[1, 2, 1, 1], x[1, 2, 2:5, 2:4])
+    assert np.shares_memory(windows, x), "at padding 0 im2col must not copy: skip np.pad, slice the view"
 
 
 def test_small_cnn_end_to_end():

@@ -102,12 +102,24 @@ def test_checkpoint_round_trip_and_exact_resume(tmp_path):
     assert len(clone_trainer.history["loss"]) == 1 and clone_trainer.epoch == 3
 
 
-def test_checkpoint_functions_without_optimizer(tmp_path):
+def test_checkpoint_file_layout_with_and_without_optimizer(tmp_path):
     set_seed(5)
     model = MLP([3, 4, 2])
+    optimizer = SGD(model.parameters(), lr=0.25, momentum=0.9)
+    for p in model.parameters():
+        p.grad = np.ones_like(p.data)
+    optimizer.step()  # every parameter now has a momentum buffer
+    model_keys = ["epoch"] + [f"model/{k}" for k in model.state_dict()]
+    written = save_checkpoint(tmp_path / "full.npz", model, optimizer, epoch=3)
+    with np.load(written) as archive:
+        buffers = [f"optimizer/{i}/momentum_buffer" for i in range(len(model.parameters()))]
+        assert sorted(archive.files) == sorted(model_keys + buffers + ["optimizer/lr/0"])
+        assert float(archive["optimizer/lr/0"]) == 0.25 and int(archive["epoch"]) == 3
+        for i, p in enumerate(model.parameters()):
+            np.testing.assert_array_equal(archive[f"optimizer/{i}/momentum_buffer"], optimizer.state[p]["momentum_buffer"])
     written = save_checkpoint(tmp_path / "sub" / "weights.npz", model, epoch=7)
     with np.load(written) as archive:
-        assert sorted(archive.files) == sorted(["epoch"] + [f"model/{k}" for k in model.state_dict()])
+        assert sorted(archive.files) == sorted(model_keys)
     set_seed(6)
     other = MLP([3, 4, 2])
     assert load_checkpoint(written, other) == 7
@@ -137,11 +149,6 @@ def test_early_stopping_stops_and_restores_the_best_weights():
         trainer.fit(DataLoader(X, y), epochs=1, patience=2, progress=False)  # patience needs a val_loader
 
 
-def test_training_reexports_the_loader_and_the_losses():
-    assert DataLoader is dataloader.DataLoader and CrossEntropyLoss is losses.CrossEntropyLoss
-    assert MeanSquaredError is losses.MeanSquaredError and BinaryCrossEntropy is losses.BinaryCrossEntropy
-
-
 def test_fit_with_a_progress_bar(capsys):
     set_seed(8)
     X = np.random.default_rng(1).standard_normal((40, 2)).astype(np.float32)
@@ -151,3 +158,6 @@ def test_fit_with_a_progress_bar(capsys):
     history = trainer.fit(DataLoader(X, y, batch_size=8, shuffle=True), epochs=15, progress=True)
     assert "epochs" in capsys.readouterr().out
     assert history["accuracy"][-1] >= 0.9 and trainer.epoch == 15
+    # the training module re-exports what a training script needs, as the very same objects
+    assert DataLoader is dataloader.DataLoader and CrossEntropyLoss is losses.CrossEntropyLoss
+    assert MeanSquaredError is losses.MeanSquaredError and BinaryCrossEntropy is losses.BinaryCrossEntropy

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from tinytorch.core.benchmarking import (
-    BenchmarkResult,
     BenchmarkScenarios,
     PerformanceReporter,
     StatisticalValidator,
@@ -104,15 +103,6 @@ def test_welch_test_p_values_computed_independently():
     assert same.p_value == 1.0 and not same.significant
 
 
-def test_scenarios_by_name():
-    assert BenchmarkScenarios.names() == ["single_stream", "server", "offline"]
-    server = BenchmarkScenarios.get_scenario("server")
-    assert server.batch_size == 1 and server.target_qps > 0 and server.latency_bound_s > 0
-    assert BenchmarkScenarios.get_scenario("offline").batch_size > 1
-    with pytest.raises(ValueError, match="single_stream, server, offline"):
-        BenchmarkScenarios.get_scenario("multi_stream")
-
-
 def test_single_stream_percentiles_are_exact():
     script = [0.004, 0.001, 0.010, 0.002, 0.003, 0.050, 0.002]
     clock = FakeClock()
@@ -163,14 +153,20 @@ def test_offline_throughput_and_run_by_name():
     by_name = perf.run("single_stream")
     assert len(by_name.latencies) == BenchmarkScenarios.get_scenario("single_stream").num_queries
     assert set(model.calls) == {1}
+    assert BenchmarkScenarios.names() == ["single_stream", "server", "offline"]
+    assert BenchmarkScenarios.get_scenario("offline").batch_size > 1
+    with pytest.raises(ValueError, match="single_stream, server, offline"):
+        perf.run("multi_stream")
 
 
-def test_reporter_table_and_json(tmp_path):
-    result = BenchmarkResult("single_stream", [0.001, 0.002, 0.003, 0.004], 4, 0.010)
+def test_reporter_table_and_json_of_a_measured_run(tmp_path):
+    clock = FakeClock()
+    perf = TinyTorchPerf(ScriptedModel(clock, [0.001, 0.002, 0.003, 0.004]), np.zeros((4, 2), np.float32), clock=clock)
+    result = perf.run_single_stream(num_queries=4)
     reporter = PerformanceReporter().add("tiny", result)
     data = json.loads(reporter.to_json(tmp_path / "report.json"))
     assert data == json.loads((tmp_path / "report.json").read_text())
-    assert data["tiny"]["p50_s"] == np.percentile([0.001, 0.002, 0.003, 0.004], 50)
-    assert data["tiny"]["throughput"] == 400.0
+    assert abs(data["tiny"]["p50_s"] - np.percentile([0.001, 0.002, 0.003, 0.004], 50)) < 1e-15
+    assert abs(data["tiny"]["throughput"] - 400.0) < 1e-9
     table = reporter.table()
     assert table.row_count == 1 and len(table.columns) == 8
