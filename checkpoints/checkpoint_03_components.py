@@ -134,7 +134,7 @@ def test_state_dict_round_trip_restores_outputs():
 def test_load_state_dict_refuses_bad_input_by_name():
     model = TwoLayer()
     saved = model.state_dict()
-    with pytest.raises(ValueError, match="hidden.bias"):
+    with pytest.raises(ValueError, match="'hidden.bias'"):  # the name, quoted
         model.load_state_dict({**saved, "hidden.bias": np.zeros(4)})
     with pytest.raises(KeyError, match="out.weights"):
         model.load_state_dict({k: v for k, v in saved.items() if k != "out.weights"})

@@ -3,6 +3,7 @@
     tito checkpoint status [--detailed] [--json]   tito checkpoint timeline [--horizontal]
     tito checkpoint test [NN]                      tito checkpoint run NN [--verbose]
     tito checkpoint unlock                         tito module complete NAME [--skip-test]
+    tito hint NAME [--level N]
 
 Reading commands (status, timeline, unlock) only read doit's database and build/checkpoints/*.json
 (tito.state); they import neither NumPy nor doit. Commands that build run doit in a subprocess from
@@ -283,6 +284,24 @@ def cmd_run(args, root: Path) -> int:
     return OK
 
 
+def cmd_hint(args, root: Path) -> int:
+    """One level of an exercise's hints; the first guides, each next one says more."""
+    from tito import hints
+
+    try:
+        exercise = hints.find(load(root), root, args.name)
+    except hints.NoSuchExercise as error:
+        raise Problem(str(error), USAGE) from None
+    count = len(exercise.levels)
+    if not 1 <= args.level <= count:
+        raise Problem(f"{exercise.name} has hint levels 1 to {count}, not {args.level}.", USAGE)
+    print(f"{exercise.name} ({exercise.lesson.as_posix()}:{exercise.line}), hint {args.level} of {count}:")
+    print(f"  {exercise.levels[args.level - 1]}")
+    if args.level < count:
+        print(f"Still stuck? `tito hint {exercise.name} --level {args.level + 1}`")
+    return OK
+
+
 # ------------------------------------------------------------------------------------------ parsing
 
 
@@ -293,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=formatter,
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"tito {__version__}")
-    groups = parser.add_subparsers(dest="group", metavar="{checkpoint,module,grade,autograder}")
+    groups = parser.add_subparsers(dest="group", metavar="{checkpoint,module,grade,autograder,hint}")
 
     checkpoint = groups.add_parser(
         "checkpoint", help="progress and checkpoint runs", epilog=EPILOG, formatter_class=formatter
@@ -338,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_arguments(grading)
     grading.set_defaults(handler=grade.run)
     autograder.add_parser(groups, epilog=EPILOG, formatter_class=formatter)
+
+    hint = groups.add_parser("hint", help="the next level of an exercise's hints: tito hint relu --level 2",
+                             description=cmd_hint.__doc__, formatter_class=formatter)  # fmt: skip
+    hint.add_argument("name", help="the exercise: a function, Class.method, or the class (ReLU, im2col, ...)")
+    hint.add_argument("--level", type=int, default=1, help="which level to show (default 1)")
+    hint.set_defaults(handler=cmd_hint)
     parser.set_defaults(handler=lambda args, root: _help(parser))
     return parser
 

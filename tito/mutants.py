@@ -56,7 +56,7 @@ SWAP_COMPARE = {
     ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In,
 }  # fmt: skip
 AXIS_KEYWORDS = {"axis", "axes", "keepdims", "dim", "keepdim"}
-COMMUTATIVE = {"maximum", "minimum", "add", "multiply", "logical_and", "logical_or", "allclose", "array_equal"}
+COMMUTATIVE = {"max", "min", "maximum", "minimum", "add", "multiply", "logical_and", "logical_or", "allclose", "array_equal"}
 DROPPABLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.If, ast.For, ast.Raise, ast.Assert)
 
 
@@ -147,7 +147,7 @@ def _statement_variants(node: ast.stmt) -> list[tuple[str, ast.AST | str]]:
         found.append(("drop", "pass"))
     if isinstance(node, ast.AugAssign) and type(node.op) in SWAP_BINOP:
         found.append(("arithmetic", ast.AugAssign(node.target, SWAP_BINOP[type(node.op)](), node.value)))
-    if isinstance(node, (ast.If, ast.While)):
+    if isinstance(node, (ast.If, ast.While)) and not (isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not)):
         test = ast.UnaryOp(ast.Not(), node.test)
         found.append(("condition", f"{'if' if isinstance(node, ast.If) else 'while'} {ast.unparse(test)}"))
     return found

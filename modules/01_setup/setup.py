@@ -78,7 +78,8 @@ def _blas_name():
 
 def system_info():
     """Describe this machine: Python and NumPy versions, platform, cores, memory and BLAS."""
-    ### HINT: return a dict; platform.python_version(), np.__version__, os.cpu_count(), _memory_gb() and _blas_name() give the values
+    ### HINT: Return a dict with the keys the check below reads (python, numpy, platform, cpu_count, memory_gb, blas);
+    ### HINT: each value comes from the standard library, NumPy or a helper defined above.
     ### BEGIN SOLUTION
     return {
         "python": platform.python_version(),
@@ -117,7 +118,8 @@ def time_it(fn, *args, repeat=5, warmup=1, **kwargs):
 
     Returns (median seconds per call, the last result).
     """
-    ### HINT: call fn `warmup` times, then time `repeat` calls with time.perf_counter() and return (statistics.median(times), last result)
+    ### HINT: Call fn `warmup` times without timing it; then time each of the `repeat` calls on its own (at least one)
+    ### HINT: and return the median of those times with the result of the last call.
     ### BEGIN SOLUTION
     for _ in range(warmup):
         fn(*args, **kwargs)
@@ -132,7 +134,9 @@ def time_it(fn, *args, repeat=5, warmup=1, **kwargs):
 
 def peak_memory(fn, *args, **kwargs):
     """Peak bytes allocated while fn runs (NumPy arrays included). Returns (peak bytes, result)."""
-    ### HINT: tracemalloc.start() if not tracing, reset_peak(), read get_traced_memory() before and after fn; stop only if you started
+    ### HINT: tracemalloc sees Python's and NumPy's allocations. Report the highest allocation reached during the
+    ### HINT: call, minus what was already allocated before it, counting from a fresh peak; leave tracing as you found
+    ### HINT: it (stop it only if you started it).
     ### BEGIN SOLUTION
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
@@ -185,7 +189,8 @@ def rng():
 def set_seed(seed):
     """Seed Python's `random`, NumPy's global state and the framework generator; return the generator."""
     global _generator
-    ### HINT: seed random and np.random with `seed`, replace _generator with np.random.default_rng(seed) and return it
+    ### HINT: Three generators start from the same seed: Python's `random`, NumPy's global one, and this module's
+    ### HINT: `_generator`, which is replaced by a new generator. Return the new generator.
     ### BEGIN SOLUTION
     random.seed(seed)
     np.random.seed(seed)
@@ -225,7 +230,10 @@ def matmul_gflops(n=256, repeat=5):
 
 def check_environment():
     """A list of (check name, passed, detail) for this machine."""
-    ### HINT: build the list of (name, passed, detail) tuples: Python and NumPy versions, a 2x2 matmul with a known answer, float64 eps, matmul_gflops()
+    ### HINT: Five checks in this order, each (name, passed, detail): 'python >= 3.10', 'numpy >= 1.24' (compare
+    ### HINT: (major, minor) as numbers: 1.100 is newer than 1.24), 'matmul is correct' (a small product whose answer
+    ### HINT: you know), 'float64 is IEEE double' (epsilon 2**-52), 'matmul speed' (matmul_gflops() above 0.5
+    ### HINT: GFLOP/s). The detail is the measured value.
     ### BEGIN SOLUTION
     info = system_info()
     numpy_major_minor = tuple(int(p) for p in np.__version__.split(".")[:2])
@@ -255,3 +263,16 @@ assert all(passed for _, passed, _ in check_environment())
 # `system_info`, `check_environment`, `set_seed`/`rng`, `time_it` and `peak_memory` are now part of
 # `tinytorch.core.setup`. Run `tito module complete 01_setup` to export them and unlock checkpoint 00.
 # Next: **Module 02 · Tensor**, the data structure everything else is made of.
+
+# %% [markdown]
+# ## More hints
+#
+# Each exercise's first hint sits right above it. Stuck after trying it? `tito hint NAME --level 2`
+# shows the next one (NAME as below, e.g. `tito hint system_info --level 2`). They wait here, out of
+# the way, so that you read each one only when you need it.
+#
+# - `system_info` 2: platform gives the Python version, the system and the machine; os.cpu_count() can return None (use 1 then); _memory_gb() and _blas_name() give the last two.
+# - `time_it` 2: time.perf_counter() just before and just after each call; statistics.median of the list of durations.
+# - `peak_memory` 2: tracemalloc.is_tracing(), start(), reset_peak(); get_traced_memory() returns (current, peak): take `current` before the call and `peak` after it; stop() in a `finally`.
+# - `set_seed` 2: random.seed, np.random.seed, and np.random.default_rng(seed) assigned to the global _generator.
+# - `check_environment` 2: sys.version_info compares with a tuple; the NumPy version string splits on '.'; np.finfo(np.float64).eps; system_info() has the versions and the BLAS name for the details.

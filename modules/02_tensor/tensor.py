@@ -55,7 +55,12 @@ from tinytorch.core.setup import peak_memory, time_it
 # Every result of an operation is made by one function, `Tensor.from_op(data, op, parents, **saved)`:
 # it wraps the result and, when an input requires a gradient, records which operation made it, from
 # which tensors, and anything the backward pass will need (`saved`). Recording is all Module 02 does;
-# Module 09 teaches each recorded operation to run backwards.
+# Module 09 teaches each recorded operation to run backwards. A tensor you create directly has an
+# empty record (`_op` None, `_parents` `()`, `_saved` `{}`) and no gradient yet (`grad` None).
+#
+# Only floating-point tensors can require gradients: a gradient is a small real-valued nudge, which
+# integers cannot hold. `Tensor([1, 2], requires_grad=True)` therefore raises `TypeError` (it does
+# not quietly turn `requires_grad` off), as PyTorch does.
 
 # %%
 #| export
@@ -80,7 +85,10 @@ class Tensor:
     __array_ufunc__ = None  # make `np.float32(2) * tensor` call Tensor.__rmul__, not NumPy
 
     def __init__(self, data, dtype=None, requires_grad=False):
-        ### HINT: unwrap a Tensor, pick the dtype with _default_dtype, store np.asarray(data, dtype) in self.data; set requires_grad (floats only), grad=None and an empty graph record
+        ### HINT: A tensor wraps one NumPy array in self.data: take a Tensor's own array, let _default_dtype choose
+        ### HINT: the dtype when none is given, and never copy an array you are given. Only floating-point tensors can
+        ### HINT: require gradients: requires_grad=True on integer data raises TypeError. A new tensor has grad None
+        ### HINT: and an empty graph record: _op None, _parents () and _saved {}.
         ### BEGIN SOLUTION
         if isinstance(data, Tensor):
             data = data.data
@@ -96,7 +104,9 @@ class Tensor:
     @staticmethod
     def from_op(data, op, parents, **saved):
         """The result of operation `op` on `parents`; records the graph edge when a parent needs grad."""
-        ### HINT: wrap data in a Tensor; if Tensor.grad_enabled and any parent requires grad, set requires_grad and store op, tuple(parents) and saved
+        ### HINT: Wrap the result in a new Tensor. Record the graph edge only while recording is on
+        ### HINT: (Tensor.grad_enabled) and some parent requires a gradient: then the result requires one too and
+        ### HINT: keeps op, the parents (as a tuple) and the saved values.
         ### BEGIN SOLUTION
         out = Tensor(data)
         if Tensor.grad_enabled and any(p.requires_grad for p in parents):
@@ -202,14 +212,16 @@ def _binary(op, numpy_fn):
     """The method `self <op> other` and its reflected twin `other <op> self`, both recorded as `op`."""
 
     def forward(self, other):
-        ### HINT: convert `other` with _as_tensor(other, self) and return Tensor.from_op(numpy_fn(self.data, other.data), op, (self, other))
+        ### HINT: Make `other` a Tensor of a matching dtype first (a helper above does it), apply the NumPy function
+        ### HINT: to the two arrays, and record the result with from_op: operation `op`, parents self then other.
         ### BEGIN SOLUTION
         other = _as_tensor(other, self)
         return Tensor.from_op(numpy_fn(self.data, other.data), op, (self, other))
         ### END SOLUTION
 
     def reflected(self, other):
-        ### HINT: same as forward with the operands swapped: numpy_fn(other.data, self.data), parents (other, self)
+        ### HINT: Python calls this for `other <op> self` when the left operand is not a Tensor (2 - t): the same as
+        ### HINT: forward with the operands, and the parents, in the other order.
         ### BEGIN SOLUTION
         other = _as_tensor(other, self)
         return Tensor.from_op(numpy_fn(other.data, self.data), op, (other, self))
@@ -323,7 +335,9 @@ def _reduction(op, numpy_fn):
     """A method reducing over `axis` (None = everything) with NumPy's `numpy_fn`, recorded as `op`."""
 
     def reduce(self, axis=None, keepdims=False):
-        ### HINT: call numpy_fn(self.data, axis=axis, keepdims=keepdims), wrap with np.asarray, and record axis and keepdims with from_op
+        ### HINT: Let NumPy reduce the array with the same axis and keepdims; a full reduction gives a NumPy scalar,
+        ### HINT: so make it an array; record axis and keepdims, which the backward pass needs to spread the gradient
+        ### HINT: back.
         ### BEGIN SOLUTION
         data = numpy_fn(self.data, axis=axis, keepdims=keepdims)
         return Tensor.from_op(np.asarray(data), op, (self,), axis=axis, keepdims=keepdims)
@@ -374,7 +388,8 @@ def _reshape(self, *shape):
 
 def _permute(self, *dims):
     dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-    ### HINT: np.transpose(self.data, dims), recorded as op "permute" with dims=dims
+    ### HINT: Reorder the axes without copying and record the order: its inverse undoes the permutation in the
+    ### HINT: backward pass. The operation is named 'permute'.
     ### BEGIN SOLUTION
     return Tensor.from_op(np.transpose(self.data, dims), "permute", (self,), dims=dims)
     ### END SOLUTION
@@ -444,3 +459,17 @@ print("loss =", loss.item(), " recorded graph, last op first:", " <- ".join(chai
 # `Tensor` with dtype handling, broadcasting arithmetic (reflected too), `@`, reductions with
 # `axis`/`keepdims`, `reshape`/`transpose`/`permute`, indexing, and a recorded computation graph.
 # Run `tito module complete 02_tensor` to unlock checkpoint 01. Next: **Module 03 · Activations**.
+
+# %% [markdown]
+# ## More hints
+#
+# Each exercise's first hint sits right above it. Stuck after trying it? `tito hint NAME --level 2`
+# shows the next one (NAME as below, e.g. `tito hint Tensor.__init__ --level 2`). They wait here, out of
+# the way, so that you read each one only when you need it.
+#
+# - `Tensor.__init__` 2: np.asarray(data, dtype=dtype) shares an array's memory when no conversion is needed; a dtype whose .kind is 'f' is floating point; store requires_grad as a bool.
+# - `Tensor.from_op` 2: any(...) over the parents' requires_grad; set _op, _parents and _saved on the new tensor.
+# - `_binary.forward` 2: _as_tensor(other, self), then numpy_fn on self.data and other.data.
+# - `_binary.reflected` 2: numpy_fn(other.data, self.data); the parents are (other, self).
+# - `_reduction.reduce` 2: numpy_fn(self.data, axis=..., keepdims=...) then np.asarray; pass axis= and keepdims= to from_op as saved values.
+# - `_permute` 2: np.transpose takes the full order of the axes; from_op(..., 'permute', (self,), dims=dims).

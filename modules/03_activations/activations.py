@@ -82,7 +82,8 @@ class ReLU(Activation):
     """max(0, x), elementwise."""
 
     def forward(self, x):
-        ### HINT: np.maximum(x.data, 0), recorded with Tensor.from_op(..., "relu", (x,))
+        ### HINT: max(0, x) for every element, with one vectorised NumPy call on x.data (no loop), recorded with
+        ### HINT: Tensor.from_op under the name 'relu' with x as the parent.
         ### BEGIN SOLUTION
         return Tensor.from_op(np.maximum(x.data, 0), "relu", (x,))
         ### END SOLUTION
@@ -122,7 +123,8 @@ class Sigmoid(Activation):
     """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so that it never overflows."""
 
     def forward(self, x):
-        ### HINT: 0.5 * (1 + np.tanh(0.5 * x.data)), recorded as "sigmoid"
+        ### HINT: Use the identity from the text, which goes through tanh and never overflows, on x.data; record it as
+        ### HINT: 'sigmoid'.
         ### BEGIN SOLUTION
         return Tensor.from_op(0.5 * (1 + np.tanh(0.5 * x.data)), "sigmoid", (x,))
         ### END SOLUTION
@@ -132,7 +134,7 @@ class Tanh(Activation):
     """tanh(x): like sigmoid but centred on zero, range (-1, 1)."""
 
     def forward(self, x):
-        ### HINT: np.tanh(x.data), recorded as "tanh"
+        ### HINT: NumPy has it: one call on x.data, recorded as 'tanh'.
         ### BEGIN SOLUTION
         return Tensor.from_op(np.tanh(x.data), "tanh", (x,))
         ### END SOLUTION
@@ -157,7 +159,8 @@ class GELU(Activation):
     """Gaussian error linear unit (tanh approximation, as in GPT-2)."""
 
     def forward(self, x):
-        ### HINT: inner = GELU_C * (x + 0.044715 * x*x*x); result 0.5 * x * (1 + tanh(inner)), recorded as "gelu"
+        ### HINT: The tanh approximation from the text, computed on the array x.data (not on the Tensor x), with the
+        ### HINT: constant GELU_C = sqrt(2/pi) defined above; record the result as 'gelu'.
         ### BEGIN SOLUTION
         inner = GELU_C * (x.data + 0.044715 * (x.data * x.data * x.data))
         return Tensor.from_op(0.5 * x.data * (1 + np.tanh(inner)), "gelu", (x,))
@@ -193,7 +196,9 @@ class Softmax(Activation):
         self.dim = dim
 
     def forward(self, x):
-        ### HINT: exps = np.exp(_shifted(x, self.dim)); divide by exps.sum(axis=self.dim, keepdims=True); record "softmax" with dim=self.dim
+        ### HINT: Shift the scores by their maximum along dim (the helper _shifted does it), exponentiate, divide by
+        ### HINT: the sum along the same dim kept as an axis so that it broadcasts; record 'softmax' with dim=self.dim
+        ### HINT: for the backward pass.
         ### BEGIN SOLUTION
         exps = np.exp(_shifted(x, self.dim))
         return Tensor.from_op(exps / exps.sum(axis=self.dim, keepdims=True), "softmax", (x,), dim=self.dim)
@@ -207,7 +212,8 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) along `dim`, computed without ever taking the log of an underflowed 0."""
 
     def forward(self, x):
-        ### HINT: shifted = _shifted(x, self.dim); subtract log(sum(exp(shifted))) over self.dim (keepdims); record "log_softmax" with dim=self.dim
+        ### HINT: Stay in log space: the shifted scores minus the log of the sum of their exponentials along dim (kept
+        ### HINT: as an axis). Never take the log of a softmax. Record 'log_softmax' with dim=self.dim.
         ### BEGIN SOLUTION
         shifted = _shifted(x, self.dim)
         log_sum = np.log(np.exp(shifted).sum(axis=self.dim, keepdims=True))
@@ -254,3 +260,17 @@ for activation in (ReLU(), Sigmoid(), GELU(), Softmax()):
 #
 # `ReLU`, `Sigmoid`, `Tanh`, `GELU`, `Softmax` and `LogSoftmax`, vectorised and finite at ±1e4.
 # Run `tito module complete 03_activations` to unlock checkpoint 02 and finish the Foundation stage.
+
+# %% [markdown]
+# ## More hints
+#
+# Each exercise's first hint sits right above it. Stuck after trying it? `tito hint NAME --level 2`
+# shows the next one (NAME as below, e.g. `tito hint ReLU.forward --level 2`). They wait here, out of
+# the way, so that you read each one only when you need it.
+#
+# - `ReLU.forward` 2: np.maximum compares an array with a number element by element.
+# - `Sigmoid.forward` 2: sigmoid(x) = (1 + tanh(x / 2)) / 2.
+# - `Tanh.forward` 2: np.tanh.
+# - `GELU.forward` 2: inner = GELU_C * (x.data + 0.044715 * x.data**3); the result is 0.5 * x.data * (1 + np.tanh(inner)).
+# - `Softmax.forward` 2: np.exp of the shifted scores; .sum(axis=self.dim, keepdims=True).
+# - `LogSoftmax.forward` 2: shifted = _shifted(x, self.dim); subtract np.log(np.exp(shifted).sum(axis=self.dim, keepdims=True)).

@@ -112,9 +112,9 @@ print(p)
 # |---|---|
 # | `parameters()` | the list of parameters (what an optimizer takes) |
 # | `zero_grad()` | forget every parameter's gradient before the next backward pass |
-# | `train()` / `eval()` | set `.training` on the whole tree (dropout and batch norm behave differently) |
+# | `train()` / `eval()` | set `.training` on the whole tree (dropout and batch norm behave differently) and return the module, so `model.eval()` chains |
 # | `state_dict()` | `{name: copy of the array}`: everything needed to save the model |
-# | `load_state_dict(d)` | copy arrays back in, checking every name and shape |
+# | `load_state_dict(d)` | copy arrays back in, checking every name and shape (an error names the offending key, quoted) |
 # | `__call__(x)` | runs `forward(x)`: `model(x)` like in PyTorch |
 #
 # Some arrays belong to the saved state without being learnable: batch norm's running mean
@@ -153,7 +153,9 @@ class Module:
 
     def named_parameters(self, prefix=""):
         """[(dotted name, Parameter)] for every parameter in the tree, each parameter once."""
-        ### HINT: walk self._attributes(): keep Parameters, recurse into Modules (prefix + name + '.'), once per id()
+        ### HINT: Walk this module's attributes as the list above says: a Parameter is reported as prefix + name, a
+        ### HINT: sub-Module is walked with the prefix extended by its name and a dot. A parameter reached twice is
+        ### HINT: reported once, under its first name.
         ### BEGIN SOLUTION
         found = {}  # id(parameter) -> (name, parameter); a dict keeps insertion order
         for name, value in self._attributes():
@@ -191,7 +193,8 @@ class Module:
 
     def train(self, mode=True):
         """Put this module and every sub-module in training mode (or evaluation mode if mode=False)."""
-        ### HINT: set self.training = mode, then call train(mode) on every child that is a Module
+        ### HINT: Set this module's `training` flag and pass the same mode down to every child that is a Module.
+        ### HINT: Return the module itself, so that `model.eval()` can be chained as in PyTorch.
         ### BEGIN SOLUTION
         self.training = mode
         for _, child in self.named_children():
@@ -206,7 +209,8 @@ class Module:
 
     def state_dict(self):
         """{dotted name: a copy of the array} for every parameter and buffer."""
-        ### HINT: {name: np.array(_array(value), copy=True)} over named_parameters() + named_buffers()
+        ### HINT: One entry per parameter and per buffer, keyed by dotted name, each value a copy of the array, so
+        ### HINT: that later training cannot change what was saved.
         ### BEGIN SOLUTION
         entries = self.named_parameters() + self.named_buffers()
         return {name: np.array(_array(value), copy=True) for name, value in entries}
@@ -219,7 +223,9 @@ class Module:
         unexpected = [name for name in state_dict if name not in targets]
         if missing or unexpected:
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        ### HINT: per name: ValueError naming it if np.shape differs, else np.copyto(_array(target), value)
+        ### HINT: The names were checked above. For each name compare the shapes: a mismatch raises ValueError whose
+        ### HINT: message quotes the name (e.g. 'hidden.bias'); otherwise copy the values into the existing array in
+        ### HINT: place, so that optimizers keep pointing at the same parameters.
         ### BEGIN SOLUTION
         for name, target in targets.items():
             value = _array(state_dict[name])
@@ -362,7 +368,9 @@ class Dense(Module):
         self.bias = Parameter(np.zeros(output_size, dtype=np.float32)) if bias else None
 
     def forward(self, x):
-        ### HINT: x @ self.weights + self.bias; an input with >2 axes: reshape(-1, input_size) first, back after
+        ### HINT: y = x W + b, with W of shape (input_size, output_size) and the bias optional (None). An input with
+        ### HINT: more than two axes (a batch of sequences) is flattened into rows first and gets its leading axes
+        ### HINT: back after.
         ### BEGIN SOLUTION
         flat = x if x.ndim == 2 else x.reshape(-1, self.input_size)  # one 2-D product: BLAS's best case
         out = flat @ self.weights
@@ -405,7 +413,8 @@ Linear = Dense  # PyTorch's name for the same layer
 #| export
 def xavier_uniform(shape, fan_in, fan_out):
     """Glorot uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), as float32."""
-    ### HINT: limit = sqrt(6 / (fan_in + fan_out)); rng().uniform(-limit, limit, shape) as float32
+    ### HINT: Uniform values in [-limit, limit] with limit = sqrt(6 / (fan_in + fan_out)), drawn from the course
+    ### HINT: generator rng() so that set_seed reproduces them, as float32.
     ### BEGIN SOLUTION
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng().uniform(-limit, limit, shape).astype(np.float32)
@@ -414,7 +423,7 @@ def xavier_uniform(shape, fan_in, fan_out):
 
 def kaiming_uniform(shape, fan_in):
     """He uniform for ReLU: U(-a, a) with a = sqrt(6 / fan_in), as float32."""
-    ### HINT: like xavier_uniform with limit = sqrt(6 / fan_in)
+    ### HINT: Like xavier_uniform, with limit = sqrt(6 / fan_in): the variance that ReLU layers need.
     ### BEGIN SOLUTION
     limit = np.sqrt(6.0 / fan_in)
     return rng().uniform(-limit, limit, shape).astype(np.float32)
@@ -524,3 +533,18 @@ assert 0.3 < spreads["kaiming"] < 3 and spreads["xavier"] < spreads["kaiming"]
 # `state_dict`/`load_state_dict`, a nested `repr`), `Dense` (alias `Linear`) with Xavier and Kaiming
 # initialisation. Run `tito module complete 04_layers` to unlock checkpoint 03.
 # Next: **Module 05 · Dense networks**, which stacks these layers into complete models.
+
+# %% [markdown]
+# ## More hints
+#
+# Each exercise's first hint sits right above it. Stuck after trying it? `tito hint NAME --level 2`
+# shows the next one (NAME as below, e.g. `tito hint Module.named_parameters --level 2`). They wait here, out of
+# the way, so that you read each one only when you need it.
+#
+# - `Module.named_parameters` 2: self._attributes() gives (name, value) pairs, list items already named `name.i`; remember parameters by id() in an insertion-ordered dict.
+# - `Module.train` 2: named_children() gives the children; call train(mode) on each Module among them.
+# - `Module.state_dict` 2: named_parameters() + named_buffers(); _array(value) is the array of a Tensor or of an array; np.array(..., copy=True).
+# - `Module.load_state_dict` 2: np.shape on both sides; np.copyto(_array(target), value) writes in place.
+# - `Dense.forward` 2: reshape(-1, self.input_size) before the product, reshape(*x.shape[:-1], self.output_size) after it.
+# - `xavier_uniform` 2: rng().uniform(low, high, shape), then .astype(np.float32).
+# - `kaiming_uniform` 2: Only the limit changes.

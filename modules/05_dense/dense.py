@@ -81,7 +81,7 @@ class Sequential(Module):
         self.layers = list(layers)
 
     def forward(self, x):
-        ### HINT: feed x through each layer of self.layers in turn and return the last output
+        ### HINT: Each layer's output is the next layer's input, in order; the last output is the result.
         ### BEGIN SOLUTION
         for layer in self.layers:
             x = layer(x)
@@ -140,7 +140,7 @@ class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1·d2·...): one vector per sample, the batch axis kept."""
 
     def forward(self, x):
-        ### HINT: reshape to (batch size, -1)
+        ### HINT: Keep the batch axis and merge all the other axes into one; let reshape infer its size.
         ### BEGIN SOLUTION
         return x.reshape(x.shape[0], -1)
         ### END SOLUTION
@@ -155,7 +155,8 @@ class MLP(Sequential):
     def __init__(self, sizes, activation=ReLU):
         if len(sizes) < 2:
             raise ValueError(f"an MLP needs at least an input and an output size, got {sizes}")
-        ### HINT: a Dense for each consecutive pair of sizes, an activation() after every Dense but the last
+        ### HINT: One Dense per pair of consecutive sizes, with a fresh activation between two Dense layers but none
+        ### HINT: after the last one (the output stays raw scores). Store the list in `layers`.
         ### BEGIN SOLUTION
         layers = []
         for i, (inputs, outputs) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -197,7 +198,7 @@ print(classifier)
 #| export
 def count_parameters(model):
     """Total number of learnable numbers in the model."""
-    ### HINT: add up p.size over model.parameters()
+    ### HINT: Add up the number of values in every parameter of the model, as a Python int.
     ### BEGIN SOLUTION
     return int(sum(p.size for p in model.parameters()))
     ### END SOLUTION
@@ -317,3 +318,15 @@ for seed in range(3):
 # `Sequential` (varargs or a list; indexable, sliceable, iterable), `Flatten`, `MLP(sizes,
 # activation)`, `count_parameters` and `summary`. Run `tito module complete 05_dense` to unlock
 # checkpoint 04. Next: **Module 06 · Spatial**, layers that understand images.
+
+# %% [markdown]
+# ## More hints
+#
+# Each exercise's first hint sits right above it. Stuck after trying it? `tito hint NAME --level 2`
+# shows the next one (NAME as below, e.g. `tito hint Sequential.forward --level 2`). They wait here, out of
+# the way, so that you read each one only when you need it.
+#
+# - `Sequential.forward` 2: A loop over self.layers that reassigns x.
+# - `Flatten.forward` 2: x.reshape with the batch size and -1.
+# - `MLP.__init__` 2: zip(sizes[:-1], sizes[1:]) gives the pairs; `activation` is a class: call it to get a new instance.
+# - `count_parameters` 2: sum over model.parameters() of each parameter's .size.

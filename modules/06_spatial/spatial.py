@@ -129,7 +129,8 @@ print("step image rows: [0 0 1 1] -> horizontal edges:", edges[0, 0, 0].tolist()
 # along each axis); `np.lib.stride_tricks.sliding_window_view` makes a view of shape
 # `(N, C, OH, OW, KH, KW)` whose last two axes step through a window with the input's own strides,
 # and whose (OH, OW) axes step from one window to the next. A stride s > 1 is a slice `[::s]`
-# of the window starts, still a view. Only the **padding** allocates (a padded copy of the input).
+# of the window starts, still a view. Only the **padding** allocates (a padded copy of the input),
+# so at padding 0 skip `np.pad` altogether: `im2col` must then return a view of the input's memory.
 #
 # The copy comes when the matrix is formed: every pixel appears in up to KH·KW windows, so the
 # window matrix is about KH·KW times the size of the input (9× for 3×3). That memory is the price of
@@ -155,7 +156,9 @@ def im2col(x, kernel_size, stride=1, padding=0):
     """
     kernel_size = _pair(kernel_size)
     stride, padding = int(stride), int(padding)
-    ### HINT: set `windows`: np.pad H and W, sliding_window_view over axes (2, 3), then [:, :, ::stride, ::stride]
+    ### HINT: Set `windows`. Pad H and W only when padding > 0: np.pad always copies, and at padding 0 the result must
+    ### HINT: stay a view of x.data. A sliding-window view over the H and W axes gives every window; a stride keeps
+    ### HINT: every stride-th window start along H and W.
     ### BEGIN SOLUTION
     data = x.data
     if padding:
@@ -223,7 +226,9 @@ class Conv2D(Module):
         self.bias = Parameter(np.zeros(out_channels, dtype=np.float32)) if bias else None
 
     def forward(self, x):
-        ### HINT: follow the diagram: im2col, permute, reshape, weights.reshape(OC, -1) @ ..., + bias, reshape, permute
+        ### HINT: Follow the diagram: the windows from im2col become a matrix with one row per (C, KH, KW) and one
+        ### HINT: column per (N, OH, OW); one matrix product with the kernels as rows; the bias added per output
+        ### HINT: channel; then back to (N, OC, OH, OW). Use Tensor operations throughout so that autograd can follow.
         ### BEGIN SOLUTION
         windows = im2col(x, self.kernel_size, self.stride, self.padding)
         N, C, OH, OW, KH, KW = windows.shape
@@ -362,7 +367,8 @@ class MaxPool2D(Module):
 
     def _windows(self, x):
         """Each window's values along the first axis: (KH·KW, N, C, OH, OW)."""
-        ### HINT: im2col(x, self.kernel_size, self.stride).permute(4, 5, 0, 1, 2, 3), reshaped to (KH*KW, N, C, OH, OW)
+        ### HINT: Pooling windows are im2col windows without padding. Put the KH*KW positions of each window first, as
+        ### HINT: one axis, so that a reduction over axis 0 pools: the result has shape (KH*KW, N, C, OH, OW).
         ### BEGIN SOLUTION
         windows = im2col(x, self.kernel_size, self.stride)
         N, C, OH, OW, KH, KW = windows.shape
@@ -370,7 +376,7 @@ class MaxPool2D(Module):
         ### END SOLUTION
 
     def forward(self, x):
-        ### HINT: self._windows(x), then the maximum over axis 0
+        ### HINT: The largest value of each window: a reduction over the first axis of the windows.
         ### BEGIN SOLUTION
         return self._windows(x).max(axis=0)
         ### END SOLUTION
@@ -383,7 +389,7 @@ class AvgPool2D(MaxPool2D):
     """The mean of each (KH, KW) window, per channel; stride defaults to the kernel size."""
 
     def forward(self, x):
-        ### HINT: like MaxPool2D, with the mean
+        ### HINT: Like MaxPool2D.forward, with the mean instead of the maximum.
         ### BEGIN SOLUTION
         return self._windows(x).mean(axis=0)
         ### END SOLUTION
@@ -451,3 +457,16 @@ print(f"forward pass of 32 images: {seconds * 1e3:.1f} ms")
 # the window matrix, `MaxPool2D` and `AvgPool2D`, all on NCHW tensors, checked against the loops of
 # the definition and measured. Run `tito module complete 06_spatial` to unlock checkpoint 05.
 # Next: **Module 07 · Attention**, where every position of a sequence looks at every other.
+
+# %% [markdown]
+# ## More hints
+#
+# Each exercise's first hint sits right above it. Stuck after trying it? `tito hint NAME --level 2`
+# shows the next one (NAME as below, e.g. `tito hint im2col --level 2`). They wait here, out of
+# the way, so that you read each one only when you need it.
+#
+# - `im2col` 2: np.pad with ((0, 0), (0, 0), (p, p), (p, p)); np.lib.stride_tricks.sliding_window_view(data, kernel_size, axis=(2, 3)) has shape (N, C, OH, OW, KH, KW); then slice the OH and OW axes with ::stride.
+# - `Conv2D.forward` 2: permute the windows to (C, KH, KW, N, OH, OW) and reshape; weights.reshape(out_channels, -1) @ columns; bias.reshape(out_channels, 1); reshape to (OC, N, OH, OW) and permute to (N, OC, OH, OW).
+# - `MaxPool2D._windows` 2: permute(4, 5, 0, 1, 2, 3), then reshape(KH * KW, N, C, OH, OW).
+# - `MaxPool2D.forward` 2: self._windows(x).max(axis=0).
+# - `AvgPool2D.forward` 2: self._windows(x).mean(axis=0).

@@ -127,7 +127,8 @@ def _additive_mask(mask, dtype):
 
 def causal_mask(n):
     """(n, n) boolean mask, True on and below the diagonal: position i may attend to positions 0..i."""
-    ### HINT: np.tril of an (n, n) array of True, wrapped in a Tensor
+    ### HINT: Position i may attend to positions 0..i: an (n, n) boolean matrix that is True on and below the
+    ### HINT: diagonal, as a Tensor.
     ### BEGIN SOLUTION
     return Tensor(np.tril(np.ones((n, n), dtype=bool)))
     ### END SOLUTION
@@ -145,7 +146,9 @@ class ScaledDotProductAttention(Module):
         self.softmax = Softmax(dim=-1)
 
     def forward(self, q, k, v, mask=None):
-        ### HINT: scores = q @ kᵀ / sqrt(d) (+ _additive_mask(mask, dtype)); weights = self.softmax(scores); weights @ v
+        ### HINT: Scores are the dot products of queries and keys, divided by the square root of the key size; masked
+        ### HINT: positions get a large negative score (the helper _additive_mask); the softmax turns each row into
+        ### HINT: weights; the output is the weighted sum of the values. Return (output, weights).
         ### BEGIN SOLUTION
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
         if mask is not None:
@@ -251,14 +254,17 @@ class MultiHeadAttention(Module):
 
     def _split_heads(self, x):
         """(B, L, d_model) -> (B, heads, L, head_dim)."""
-        ### HINT: reshape to (B, L, num_heads, head_dim), then permute(0, 2, 1, 3)
+        ### HINT: Cut the last axis (d_model) into num_heads pieces of head_dim, and move the head axis in front of
+        ### HINT: the sequence axis: (B, L, d_model) -> (B, heads, L, head_dim).
         ### BEGIN SOLUTION
         batch, length, _ = x.shape
         return x.reshape(batch, length, self.num_heads, self.head_dim).permute(0, 2, 1, 3)
         ### END SOLUTION
 
     def forward(self, query, key, value, mask=None):
-        ### HINT: split q/k/v projections into heads, mask[:, None] if 3-D, attend (keep weights), merge heads, out_proj
+        ### HINT: Project query, key and value and split each into heads; a 3-D mask (B, Lq, Lk) gets a head axis so
+        ### HINT: one mask serves every head; attend; keep the attention weights (detached) in self.attention_weights;
+        ### HINT: merge the heads back to (B, L, d_model) and apply the output projection.
         ### BEGIN SOLUTION
         q = self._split_heads(self.q_proj(query))
         k = self._split_heads(self.k_proj(key))
@@ -349,3 +355,15 @@ print(f"{flops / 1e6:.0f} MFLOP in total: {flops / total_s / 1e9:.1f} GFLOP/s")
 # `tito module complete 07_attention` to unlock checkpoint 06 and finish the Neural Architecture
 # stage. The Training stage comes next: data loading, then **autograd**, which makes everything
 # built so far learn.
+
+# %% [markdown]
+# ## More hints
+#
+# Each exercise's first hint sits right above it. Stuck after trying it? `tito hint NAME --level 2`
+# shows the next one (NAME as below, e.g. `tito hint causal_mask --level 2`). They wait here, out of
+# the way, so that you read each one only when you need it.
+#
+# - `causal_mask` 2: np.tril keeps the lower triangle of a matrix of ones (dtype bool).
+# - `ScaledDotProductAttention.forward` 2: q @ k.transpose(-2, -1) scaled by 1 / sqrt(q.shape[-1]); self.softmax(scores); weights @ v.
+# - `MultiHeadAttention._split_heads` 2: reshape(B, L, num_heads, head_dim), then permute(0, 2, 1, 3).
+# - `MultiHeadAttention.forward` 2: mask[:, None] adds the head axis; out.permute(0, 2, 1, 3).reshape(B, L, d_model) merges the heads; self.out_proj(...) last.
