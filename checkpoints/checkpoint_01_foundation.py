@@ -94,3 +94,20 @@ def test_operations_record_the_graph_only_when_needed():
     plain = (x * 2).sum()
     assert not plain.requires_grad and plain._op is None and plain._parents == ()
     assert not w.detach().requires_grad and np.shares_memory(w.detach().data, w.data)
+
+
+def test_a_new_tensor_has_no_gradient_and_an_empty_record():
+    w = Tensor([[2.0, 1.0]], requires_grad=True)
+    again = Tensor(w)  # a Tensor of a Tensor wraps the same array
+    assert type(again.data) is np.ndarray and again.data is w.data
+    assert w.grad is None and w._op is None and w._parents == () and w._saved == {}
+    assert again.grad is None and again._op is None and not again.requires_grad
+
+
+def test_reductions_and_permute_record_what_backward_needs():
+    x = Tensor(np.ones((2, 3, 4), dtype=np.float32), requires_grad=True)
+    assert x.sum(axis=1, keepdims=True)._saved == {"axis": 1, "keepdims": True}
+    assert x.mean()._saved == {"axis": None, "keepdims": False}
+    assert x.max(axis=(0, 2))._saved == {"axis": (0, 2), "keepdims": False}
+    permuted = x.permute(2, 0, 1)
+    assert permuted._op == "permute" and permuted._saved == {"dims": (2, 0, 1)} and permuted.shape == (4, 2, 3)

@@ -64,3 +64,5 @@ def test_activations_record_their_operation():
     x = Tensor([[0.5, -0.5]], requires_grad=True)
     ops = [a(x)._op for a in ALL]
     assert ops == ["relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax"]
+    assert all(a(x)._parents == (x,) for a in ALL)
+    assert Softmax()(x)._saved == {"dim": -1} and LogSoftmax(dim=0)(x)._saved == {"dim": 0}

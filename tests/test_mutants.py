@@ -105,3 +105,12 @@ def test_the_table_names_each_survivor_with_its_lesson_line():
     console.print(mutants.table([report]))
     text = console.export_text()
     assert "modules/03_activations/activations.py:87  a -> b" in text and "88.9" in text and "9" in text
+
+
+def test_every_listed_equivalent_mutant_still_exists_and_has_a_reason():
+    for module in COURSE.modules:
+        listed = mutants.equivalents(ROOT, module)
+        keys = {m.key for m in mutants.find(module, (ROOT / module.source).read_text(encoding="utf-8"))}
+        stale = sorted(set(listed) - keys)
+        assert not stale, f"{mutants.EQUIVALENTS}: no such mutant of {module.id} (any more): {stale}"
+        assert all(reason.strip() for reason in listed.values())

@@ -174,6 +174,7 @@ class _Finder(ast.NodeVisitor):
         self.allowed = allowed
         self.scope: list[str] = []
         self.found: list[Mutant] = []
+        self.kept: set[int] = set()  # ids of nodes left as they are
 
     def _inside(self, node: ast.AST) -> bool:
         return all(n in self.allowed for n in range(node.lineno, node.end_lineno + 1))
@@ -202,7 +203,16 @@ class _Finder(ast.NodeVisitor):
     def visit_JoinedStr(self, node):  # f-string parts carry no usable positions
         return
 
+    def visit_UnaryOp(self, node):
+        if isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) and node.operand.value == 1:
+            # -1 means "the last axis" or "infer this size"; NumPy reads -2 in a reshape the same way,
+            # so only the sign is mutated (by the unary operator), never the 1
+            self.kept.add(id(node.operand))
+        self.generic_visit(node)
+
     def generic_visit(self, node):
+        if id(node) in self.kept:
+            return
         if isinstance(node, ast.stmt) and self._inside(node):
             for operator, replacement in _statement_variants(node):
                 self._add(node, operator, replacement, header_only=operator == "condition")
