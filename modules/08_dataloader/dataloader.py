@@ -189,7 +189,9 @@ class DataLoader:
         return (self.generator or rng()).permutation(n)
 
     def __iter__(self):
-        ### HINT: take self.order(), slice it every batch_size (stop early when drop_last), get_batch each slice, transform field 0, yield Tensors
+        ### HINT: take self.order(), slice it every batch_size (len(self) batches, so drop_last is respected), get_batch
+        ### HINT: each slice, apply the transform to field 0 while it is still a NumPy array, then yield every field
+        ### HINT: wrapped in a Tensor
         ### BEGIN SOLUTION
         indices = self.order()
         for b in range(len(self)):
@@ -331,7 +333,8 @@ print(f"a batch of 128 digits costs {batch_bytes:,} bytes: 128 x 64 float32 pixe
 #
 # A **transform** changes each batch on its way to the model. Ours work on a whole batch at once
 # (first axis = examples), vectorised, and draw their randomness from `rng()` with a separate draw
-# for every example:
+# for every example. A transform receives the batch's inputs as a **NumPy array** and returns one:
+# the `DataLoader` applies it before wrapping each field in a `Tensor`.
 #
 # - `Normalize(mean, std)`: `(x - mean) / std`, per channel (axis 1) when mean/std are sequences.
 #   Inputs centred on zero with unit spread make the first layer's job easier.
@@ -343,7 +346,9 @@ print(f"a batch of 128 digits costs {batch_bytes:,} bytes: 128 x 64 float32 pixe
 #
 # ```
 #   RandomCrop(8, padding=1): pad the 8x8 image with zeros to 10x10, then cut an 8x8 window
-#   whose top-left corner (top, left) is drawn from {0, 1, 2} x {0, 1, 2}
+#   whose top-left corner (top, left) is drawn from {0, 1, 2} x {0, 1, 2}: in general from
+#   0 .. padded size - size, both ends included, one (top, left) per image. The batch keeps its
+#   axis order, (N, C, size, size).
 #
 #   padded 10x10            window at (1, 1): the original image
 #   0 0 0 0 0 0 0 0 0 0     window at (0, 2): rows shift down by one, columns left by one
@@ -378,7 +383,8 @@ class RandomCrop:
 
     def __call__(self, x):
         p, s = self.padding, self.size
-        ### HINT: np.pad axes 2, 3; draw per-image offsets with rng().integers; sliding_window_view(padded, (s, s), axis=(2, 3))[n, :, top, left]
+        ### HINT: zero-pad H and W by p; draw all the tops, then all the lefts, each with one rng().integers call
+        ### HINT: (0 to padded size - s, both included, one per image); cut each image's window, keeping (N, C, s, s)
         ### BEGIN SOLUTION
         padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
         n, _, height, width = padded.shape
@@ -625,7 +631,11 @@ class _BatchNorm(Module):
     def forward(self, x):
         axes = self._axes(x)
         shape = (1, -1) + (1,) * (x.ndim - 2)  # features live on axis 1
-        ### HINT: training: mean and var over `axes` (keepdims, centre before squaring) then _update_running; eval: running stats reshaped to `shape`; y = (x - mean) * (var + eps) ** -0.5 * gamma + beta
+        ### HINT: training: count = values per feature (x.size // num_features), fewer than 2 is a ValueError; mean and
+        ### HINT: variance over `axes` with keepdims (centre before squaring); give _update_running one value per feature
+        ### HINT: (the statistics' .data flattened) and count. Eval: the running statistics reshaped to `shape`. Then
+        ### HINT: y = (x - mean) / sqrt(var + eps) * gamma + beta, gamma and beta being (num_features,) parameters
+        ### HINT: reshaped to `shape` so that they broadcast.
         ### BEGIN SOLUTION
         if self.training:
             count = x.size // self.num_features

@@ -558,7 +558,9 @@ def matmul_backward(out, grad):
     if a.ndim == 1:
         grad = grad[..., None, :]
     grad_a = grad_b = None
-    ### HINT: dA = grad @ Bᵀ and dB = Aᵀ @ grad (np.swapaxes(·, -1, -2)), unbroadcast to A/B's shape, reshaped to a/b's
+    ### HINT: only for a parent that requires grad. dA = grad @ Bᵀ, unbroadcast to A's shape. dB = Aᵀ @ grad: when B
+    ### HINT: is one (k, m) matrix shared by a batched A, fold the batch into the rows as the text shows (one product),
+    ### HINT: otherwise unbroadcast to B's shape. Reshape each gradient to its parent's shape (1-D operands).
     ### BEGIN SOLUTION
     if a.requires_grad:
         grad_a = unbroadcast(grad @ np.swapaxes(B, -1, -2), A.shape).reshape(a.shape)
