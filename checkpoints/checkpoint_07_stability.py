@@ -1,8 +1,11 @@
 """Checkpoint 07 · stability: I can feed real data in batches and keep activations stable."""
+import pickle
+
 import numpy as np
 import pytest
 
 from tinytorch.core.dataloader import (
+    CIFAR10Dataset,
     Compose,
     DataLoader,
     Dataset,
@@ -14,7 +17,7 @@ from tinytorch.core.dataloader import (
     load_digits,
 )
 from tinytorch.core.normalization import BatchNorm1D, BatchNorm2D, LayerNorm
-from tinytorch.core.setup import set_seed
+from tinytorch.core.setup import rng, set_seed
 from tinytorch.core.tensor import Tensor
 
 RNG = np.random.default_rng(7)
@@ -139,6 +142,37 @@ def test_transforms():
     assert yb.data.tolist() == labels[:8].tolist()
 
 
+def test_random_crop_draws_tops_then_lefts_over_the_whole_range():
+    x = np.arange(300 * 2 * 4 * 3, dtype=np.float32).reshape(300, 2, 4, 3) + 1
+    set_seed(3)
+    crops = RandomCrop(3, padding=1)(x)
+    set_seed(3)
+    tops, lefts = rng().integers(0, 4, size=300), rng().integers(0, 3, size=300)  # padded 6x5, window 3x3
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    expected = np.stack([padded[n, :, t : t + 3, l : l + 3] for n, (t, l) in enumerate(zip(tops, lefts))])
+    assert crops.shape == (300, 2, 3, 3)
+    np.testing.assert_array_equal(crops, expected)
+
+
+def test_cifar10_reads_the_pickled_batches(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({b"label_names": [f"class{i}".encode() for i in range(10)]}, handle)
+    for k, name in enumerate(["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]):
+        rows = (np.arange(2 * 3072).reshape(2, 3072) + 7 * k) % 256
+        with open(folder / name, "wb") as handle:
+            pickle.dump({b"data": rows.astype(np.uint8), b"labels": [k, 9 - k]}, handle)
+    train, test = CIFAR10Dataset(tmp_path), CIFAR10Dataset(folder, train=False)
+    assert len(train) == 10 and len(test) == 2 and train.classes[3] == "class3"
+    assert train.labels.dtype == np.int64 and train.labels.tolist() == [0, 9, 1, 8, 2, 7, 3, 6, 4, 5]
+    image, label = train[3]
+    expected = ((np.arange(3072, 6144) + 7) % 256).reshape(3, 32, 32) / 255.0
+    assert image.shape == (3, 32, 32) and image.dtype == np.float32 and label == 8
+    np.testing.assert_allclose(image, expected, rtol=1e-6)
+    assert test.labels.tolist() == [5, 4]
+
+
 def test_batchnorm1d_matches_numpy():
     x = (RNG.standard_normal((32, 4)) * [1, 50, 0.01, 3] + [0, 100, -5, 2]).astype(np.float32)
     bn = BatchNorm1D(4)
@@ -154,6 +188,15 @@ def test_batchnorm1d_matches_numpy():
     out_seq = BatchNorm1D(4)(Tensor(seq)).data
     np.testing.assert_allclose(out_seq.mean(axis=(0, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(out_seq.var(axis=(0, 2)), 1, atol=1e-3)
+
+
+def test_batchnorm_training_needs_two_values_per_feature():
+    with pytest.raises(ValueError):
+        BatchNorm1D(3)(Tensor(np.ones((1, 3), dtype=np.float32)))
+    BatchNorm2D(2)(Tensor(np.ones((1, 2, 1, 2), dtype=np.float32)))  # one image, two pixels: enough
+    with pytest.raises(ValueError):
+        BatchNorm2D(2)(Tensor(np.ones((1, 2, 1, 1), dtype=np.float32)))
+    assert BatchNorm1D(3).eval()(Tensor(np.ones((1, 3), dtype=np.float32))).shape == (1, 3)  # eval: any batch
 
 
 def test_batchnorm2d_normalises_each_channel():
