@@ -34,6 +34,17 @@ def test_derivative_of_a_polynomial():
     assert abs(z.grad.item() - (3 * 1.5**2 + 2 / 1.5**2)) < 1e-5
 
 
+def test_quotient_rule_for_both_operands():
+    a = Tensor([3.0, -1.0], requires_grad=True)
+    b = Tensor([2.0, 4.0], requires_grad=True)
+    (a / b).backward(np.array([1.0, 2.0], dtype=np.float32))
+    assert a.grad.data.tolist() == [0.5, 0.5]  # upstream / b
+    assert b.grad.data.tolist() == [-0.75, 0.125]  # -upstream * a / b²
+    c = Tensor([6.0], requires_grad=True)
+    (c / Tensor([4.0])).backward()
+    assert c.grad.data.tolist() == [0.25]
+
+
 def test_matmul_gradients_of_known_matrices():
     A = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     B = Tensor([[5.0, 6.0], [7.0, 8.0]], requires_grad=True)

@@ -84,6 +84,12 @@ def test_rmsprop_textbook():
         b = mu * b + g / (np.sqrt(v) + eps)
         p = p - lr * b
     np.testing.assert_allclose(run(RMSprop, lr=lr, alpha=alpha, momentum=mu), p, rtol=1e-10)
+    wd, p, v = 0.1, START.copy(), 0.0  # plain RMSprop, L2 weight decay joining the gradient
+    for g in GRADS:
+        g = g + wd * p
+        v = alpha * v + (1 - alpha) * g**2
+        p = p - lr * g / (np.sqrt(v) + eps)
+    np.testing.assert_allclose(run(RMSprop, lr=lr, alpha=alpha, weight_decay=wd), p, rtol=1e-10)
 
 
 def test_param_groups_state_and_memory():
