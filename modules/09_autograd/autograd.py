@@ -307,7 +307,9 @@ print("d/dx (x² + 3x) at x = 2:", 7.0, "| deep chain of 10,000 adds: ok")
 # Recording costs time and, above all, memory: the graph keeps every intermediate result alive until
 # backward. During evaluation or inference nobody will call backward, so we switch recording off.
 # `no_grad()` is a context manager setting the class flag `Tensor.grad_enabled` that `from_op`
-# reads; it restores the previous value on exit -- even when the block raises, and when blocks nest.
+# reads; it restores the previous value on exit -- even when the block raises (a `ZeroDivisionError`
+# inside `with no_grad():` must still switch recording back on, and still reach the caller), and
+# when blocks nest.
 # `detach()` (Module 02) cuts one tensor out of the graph: same numbers, no history.
 #
 # `Variable(data)` is a Tensor that requires grad by default: the name the original TinyTorch course

@@ -310,7 +310,9 @@ class _ProgressBar:
 # Optimizer state is keyed by the *parameter object*, which does not survive a restart, so we
 # save it by the parameter's position in `optimizer.param_groups` -- the same model built the same
 # way gives the same order. The file is written to a temporary name and renamed into place, so a
-# crash during saving never leaves a half-written checkpoint behind.
+# crash during saving never leaves a half-written checkpoint behind. Loading into a model whose
+# parameter names differ fails as `load_state_dict` does (Module 04): a `KeyError` listing the
+# missing and unexpected names. A checkpoint saved without an optimizer holds no `optimizer/` keys.
 
 # %%
 #| export
