@@ -61,6 +61,10 @@ def test_quantization_known_values():
     assert np.all(q == 0) and scale == 1.0  # an all-zero tensor still has a valid scale
     with pytest.raises(ValueError):
         quantize_layer_weights(np.ones(3), bits=9)
+    rows = np.array([[-1.0, 2.0], [0.5, 4.0]])  # asymmetric, one range per row: [-1, 2] and [0, 4]
+    q, scale, zero = quantize_layer_weights(rows, symmetric=False, per_channel=True, channel_axis=0)
+    np.testing.assert_allclose(np.ravel(scale), [3 / 255, 4 / 255], rtol=1e-6)
+    assert np.ravel(zero).tolist() == [85, 0] and q.tolist() == [[0, 255], [32, 255]]
 
 
 def test_model_sizes_exactly_as_computed():
@@ -89,6 +93,9 @@ def test_quantized_dense_error_within_the_derived_bound():
     assert np.all(np.abs(out - exact) <= bound * (1 + 1e-4) + 1e-6)
     one_row = QuantizedDense(dense)(Tensor(x[3:4])).data
     np.testing.assert_array_equal(one_row, out[3:4])  # a prediction does not depend on the batch
+    sequences = QuantizedDense(dense)(Tensor(x.reshape(5, 6, 50))).data  # leading axes are kept
+    assert sequences.shape == (5, 6, 20)
+    np.testing.assert_array_equal(sequences.reshape(30, 20), out)
 
 
 def test_quantized_conv_matches_float_conv():
@@ -232,3 +239,7 @@ def test_distillation_loss_value_and_gradient():
     assert abs(distillation_loss(Tensor(teacher), teacher).item()) < 1e-12
     check = gradient_check(lambda t: distillation_loss(t, teacher, targets, T, alpha), Tensor(student.copy()))
     assert check.ok
+    confident = np.array([[3000.0, 0.0, -3000.0], [0.0, 2000.0, 1000.0]])  # a teacher sure of itself: stay finite
+    with np.errstate(over="raise", invalid="raise"):
+        value = distillation_loss(Tensor(np.zeros((2, 3))), confident, temperature=1.0).item()
+    assert abs(value - np.log(3)) < 1e-9  # KL(one-hot ‖ uniform) = log 3 for each row

@@ -56,7 +56,9 @@ SWAP_COMPARE = {
     ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In,
 }  # fmt: skip
 AXIS_KEYWORDS = {"axis", "axes", "keepdims", "dim", "keepdim"}
-COMMUTATIVE = {"max", "min", "maximum", "minimum", "add", "multiply", "logical_and", "logical_or", "allclose", "array_equal"}
+# swapping their first two arguments changes nothing (np.clip(a, lo, hi) is min(max(a, lo), hi))
+COMMUTATIVE = {"max", "min", "maximum", "minimum", "add", "multiply", "logical_and", "logical_or", "allclose",
+               "array_equal", "clip"}  # fmt: skip
 DROPPABLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.If, ast.For, ast.Raise, ast.Assert)
 
 
