@@ -70,6 +70,7 @@ def test_vectorized_elementwise_kernels():
     assert relu.dtype == np.float32 and np.array_equal(relu, np.where(x > 0, x, 0))
     buffer = np.full_like(x, np.nan)
     assert vectorized_relu(x, buffer) is buffer and np.array_equal(buffer, relu)
+    assert np.array_equal(vectorized_relu(Tensor(x)), relu)  # a Tensor passed in is unwrapped
     results = vectorized_operations(x, y)
     np.testing.assert_array_equal(results["add"], x + y)
     np.testing.assert_array_equal(results["multiply"], x * y)
@@ -142,3 +143,5 @@ def test_quantized_relu_commutes_with_dequantization():
     shifted = quantized_relu(q, zero_point)
     real = scale * (q.astype(np.float64) - zero_point)
     assert np.array_equal(scale * (shifted.astype(np.float64) - zero_point), np.maximum(real, 0))
+    from_tensor = quantized_relu(Tensor(q), zero_point)  # a Tensor passed in is unwrapped
+    assert from_tensor.dtype == np.int8 and np.array_equal(from_tensor, shifted)

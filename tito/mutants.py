@@ -58,7 +58,7 @@ SWAP_COMPARE = {
 AXIS_KEYWORDS = {"axis", "axes", "keepdims", "dim", "keepdim"}
 # swapping their first two arguments changes nothing (np.clip(a, lo, hi) is min(max(a, lo), hi))
 COMMUTATIVE = {"max", "min", "maximum", "minimum", "add", "multiply", "logical_and", "logical_or", "allclose",
-               "array_equal", "clip"}  # fmt: skip
+               "array_equal", "clip", "result_type"}  # fmt: skip
 DROPPABLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.If, ast.For, ast.Raise, ast.Assert)
 
 
