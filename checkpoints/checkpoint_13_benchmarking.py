@@ -64,6 +64,9 @@ def test_student_t_against_closed_forms_and_tables():
     for (q, df), value in table.items():
         assert abs(student_t_ppf(q, df) - value) < 1e-7 * value, (q, df)
         assert abs(student_t_ppf(1 - q, df) + value) < 1e-7 * value
+    # quantiles near the median lie below 1: the search starts from 0 (closed forms for 1 and 2 degrees)
+    assert abs(student_t_ppf(0.6, 1) - math.tan(0.1 * math.pi)) < 1e-9
+    assert abs(student_t_ppf(0.6, 2) - 0.2 / math.sqrt(2 * 0.6 * 0.4)) < 1e-9
     assert abs(regularized_incomplete_beta(2.0, 3.0, 0.4) - 0.5248) < 1e-12  # polynomial: 6x²-8x³+3x⁴
     with pytest.raises(ValueError):
         student_t_ppf(1.0, 5)
@@ -101,6 +104,8 @@ def test_welch_test_p_values_computed_independently():
     assert not pair.significant
     same = validator.compare([1.0, 1.0, 1.0], [1.0, 1.0])
     assert same.p_value == 1.0 and not same.significant
+    slower = validator.compare([1.0, 1.0, 1.0], [2.0, 2.0])  # no noise: the difference is certain, with its sign
+    assert slower.t_statistic == -math.inf and slower.p_value == 0.0 and slower.significant
 
 
 def test_single_stream_percentiles_are_exact():
