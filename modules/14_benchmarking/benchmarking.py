@@ -268,6 +268,7 @@ class StatisticalValidator:
         if a.size < 2 or b.size < 2:
             raise ValueError("each system needs at least 2 measurements")
         ### HINT: va = var(a, ddof=1) / len(a) (same for b); t = (mean_a - mean_b) / sqrt(va + vb); df = (va+vb)² / (va²/(na-1) + vb²/(nb-1)); p = 2 * (1 - student_t_cdf(|t|, df))
+        ### HINT: With no variance at all (va + vb == 0) a difference is certain: t = ±inf with its sign, df = inf, p = 0; equal means give t = 0, p = 1.
         ### BEGIN SOLUTION
         va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
         difference = float(a.mean() - b.mean())
