@@ -149,6 +149,13 @@ def test_pipeline_deploys_and_rolls_back(tmp_path):
     first = pipeline.run_pipeline((X_train, y_train, X_val, y_val))
     assert first["status"] == "deployed" and first["accuracy"] > 0.85
     assert pipeline.registry.deployed_version("digits") == 1
+    assert [step for step, _ in first["steps"]] == ["validate", "train", "evaluate", "register", "deploy"]
+    assert first["steps"][0] == ("validate", "ok") and first["steps"][1] == ("train", "ok")
+
+    exactly = MLOpsPipeline(ModelRegistry(tmp_path / "again"))  # the same run, the bar set at its accuracy
+    exactly.configure(model_factory=factory, train_fn=train, name="digits", num_classes=10,
+                      min_accuracy=first["accuracy"])  # fmt: skip
+    assert exactly.run_pipeline((X_train, y_train, X_val, y_val))["status"] == "deployed"  # "at least"
 
     def untrained(model, X, y):  # a broken training job: the model learns nothing
         for p in model.parameters():
@@ -190,5 +197,9 @@ def test_http_service_answers_like_the_model_in_process():
         assert flat["predictions"] == expected[:3].argmax(1).tolist()
         metrics = _request(server.url + "/metrics")
         assert metrics["predictions"] == 28 and metrics["errors"] == 0 and metrics["latency"]["p50_ms"] > 0
+        predictions, outputs = server.predict(X_test[4:5])  # one sample is a batch too
+        assert predictions.tolist() == [expected[4].argmax()] and np.array_equal(outputs, expected[4:5])
+        with pytest.raises(ValueError):
+            server.predict(np.zeros((0, 1, 8, 8)))  # an empty batch is refused
     finally:
         server.stop()

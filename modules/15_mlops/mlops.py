@@ -832,6 +832,7 @@ class MLOpsPipeline:
             raise RuntimeError("configure(model_factory=...) before run_pipeline")
         report = {"steps": [], "status": None}
         ### HINT: validate (status "invalid" and return on problems); set_seed(self.seed); train model_factory() with train_fn; accuracy on the validation split for the new and (if any) the deployed model; registry.save; promote it if accurate enough and not worse than the deployed one by more than tolerance, else status "rolled_back"
+        ### HINT: "Accurate enough" is accuracy >= min_accuracy. Each step is recorded in report["steps"] as (name, result), in order: ("validate", "ok" or the problems), ("train", "ok"), ("evaluate", ...), ("register", version), ("deploy", status).
         ### BEGIN SOLUTION
         problems = self.validate(data)
         report["steps"].append(("validate", "ok" if not problems else problems))
