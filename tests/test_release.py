@@ -40,14 +40,19 @@ def lessons(root: Path) -> list[Path]:
 
 
 def solution_blocks(text: str):
-    """(indentation, hint or None, solution lines) of each block, straight from the instructor's text."""
+    """(indentation, hint lines, solution lines) of each block, straight from the instructor's text.
+
+    The hint is every `### HINT:` line directly above BEGIN (a long hint spans several)."""
     lines = text.splitlines()
     for index, line in enumerate(lines):
         match = re.match(r"^(\s*)### BEGIN SOLUTION\s*$", line)
         if match:
             end = next(j for j in range(index, len(lines)) if lines[j].strip() == "### END SOLUTION")
-            hint = re.match(r"^\s*### HINT:\s?(.*?)\s*$", lines[index - 1])
-            yield match.group(1), hint.group(1) if hint else None, lines[index + 1 : end]
+            hints, above = [], index - 1
+            while re.match(r"^\s*### HINT:\s?(.*?)\s*$", lines[above]):
+                hints.insert(0, re.match(r"^\s*### HINT:\s?(.*?)\s*$", lines[above]).group(1))
+                above -= 1
+            yield match.group(1), hints, lines[index + 1 : end]
 
 
 def test_two_builds_are_byte_identical(course, built, tmp_path):
@@ -86,13 +91,13 @@ def test_every_solution_becomes_a_stub_with_its_hint(course, built):
         source = lesson.read_text()
         stubbed = (built / lesson.relative_to(course.root)).read_text()
         assert "### BEGIN SOLUTION" not in stubbed and "### END SOLUTION" not in stubbed
-        expected = [(indent, hint or release.DEFAULT_HINT) for indent, hint, _ in solution_blocks(source)]
+        expected = [(indent, " ".join(hints) or release.DEFAULT_HINT) for indent, hints, _ in solution_blocks(source)]
         new = raises(stubbed)
         for stub in raises(source, skip=solution_lines(source)):  # a lesson may raise NotImplementedError itself
             new.remove(stub)
         assert new == expected, lesson.name
-        for _, hint, _ in solution_blocks(source):
-            assert hint is None or f"### HINT: {hint}" in stubbed, "the hint comment stays for the student"
+        for _, hints, _ in solution_blocks(source):
+            assert all(f"### HINT: {hint}" in stubbed for hint in hints), "the hint comments stay for the student"
         total += len(expected)
     assert total >= 10, "the course's lessons should hold solutions to stub"
 
@@ -153,7 +158,7 @@ def test_a_stub_raises_not_implemented_with_its_hint(course, tmp_path):
     learner = CourseCopy(tmp_path / "learner")
     release.build_release(course.root, learner.root)
     assert learner.doit("export:01_setup", timeout=120).returncode == 0
-    hint = next(solution_blocks((course.root / "modules/01_setup/setup.py").read_text()))[1] or release.DEFAULT_HINT
+    hint = " ".join(next(solution_blocks((course.root / "modules/01_setup/setup.py").read_text()))[1]) or release.DEFAULT_HINT
     result = learner.run(sys.executable, "-c", "from tinytorch.core.setup import system_info; system_info()")
     assert result.returncode != 0
     assert f"NotImplementedError: {hint}" in result.stderr, result.stderr
