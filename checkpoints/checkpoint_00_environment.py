@@ -43,6 +43,12 @@ def test_time_it_runs_warmup_and_repeats():
     calls = []
     time_it(calls.append, 1, repeat=4, warmup=2)
     assert len(calls) == 6
+    calls.clear()
+    time_it(calls.append, 1, repeat=1, warmup=0)
+    assert len(calls) == 1
+    calls.clear()
+    time_it(calls.append, 1, repeat=0, warmup=0)  # at least one timed call, to have a result
+    assert len(calls) == 1
 
 
 def test_peak_memory_sees_numpy_allocations():
