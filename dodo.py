@@ -19,24 +19,23 @@ from pathlib import Path
 
 from tito import database, deps, export, lock, manifest, mutants, notebooks, release, runner
 
+COURSE = manifest.load(Path(__file__).parent)
 DOIT_CONFIG = {
     "backend": "sqlite3",
-    "dep_file": str(database.DB_FILE),
+    "dep_file": str(COURSE.build.db),
     "default_tasks": ["export", "checkpoint"],
     "action_string_formatting": "new",
 }
 
 READ_ONLY_COMMANDS = {"list", "info", "help", "dumpdb", "tabcompletion"}
-database.DB_FILE.parent.mkdir(exist_ok=True)  # doit opens its database even to list tasks
+COURSE.build.dir.mkdir(exist_ok=True)  # doit opens its database even to list tasks
 if not READ_ONLY_COMMANDS.intersection(sys.argv[1:2]):
     try:
-        lock.hold()
+        lock.hold(COURSE)
     except lock.LockTimeout as error:
         print(f"tinytorch: {error}", file=sys.stderr)
         sys.exit(lock.EXIT_BUSY)
-    database.quarantine_if_corrupt()
-
-COURSE = manifest.load(Path("."))
+    database.quarantine_if_corrupt(COURSE)
 
 
 def placeholder(name, module):
@@ -46,7 +45,7 @@ def placeholder(name, module):
 def task_export():
     """Export each lesson's `#| export` cells into the tinytorch package."""
     for module in COURSE.modules:
-        if not module.source.exists():
+        if not (COURSE.root / module.source).exists():
             yield placeholder(module.id, module)
             continue
         yield {
@@ -54,7 +53,7 @@ def task_export():
             "doc": f"{module.source} -> {', '.join(p.as_posix() for p in module.exported_files)}",
             "file_dep": [module.source.as_posix()],
             "targets": [p.as_posix() for p in module.exported_files],
-            "actions": [(export.doit_action, [module])],
+            "actions": [(export.doit_action, [COURSE, module])],
             "clean": True,
         }
 
@@ -66,7 +65,7 @@ def task_checkpoint():
         checkpoint = module.checkpoint
         previous = COURSE.previous(checkpoint)
         task_dep = [previous.task] if previous else []
-        if not (module.source.exists() and checkpoint.file.exists()):
+        if not COURSE.available(module):
             yield {**placeholder(checkpoint.id, module), "task_dep": task_dep}
             continue
         yield {
@@ -74,7 +73,7 @@ def task_checkpoint():
             "doc": f"{checkpoint.name}: {checkpoint.capability}",
             "file_dep": file_deps[checkpoint.id],
             "task_dep": task_dep,
-            "actions": [(runner.doit_action, [checkpoint])],
+            "actions": [(runner.doit_action, [COURSE, checkpoint])],
             "verbosity": 2,
         }
 
@@ -82,14 +81,13 @@ def task_checkpoint():
 def task_notebook():
     """Write each lesson as a Jupyter notebook under build/notebooks/."""
     for module in COURSE.modules:
-        if not module.source.exists():
+        if not (COURSE.root / module.source).exists():
             continue
-        target = notebooks.notebook_path(module)
         yield {
             "name": module.id,
             "file_dep": [module.source.as_posix()],
-            "targets": [target.as_posix()],
-            "actions": [(notebooks.write_notebook, [module])],
+            "targets": [COURSE.relative(COURSE.build.notebook(module))],
+            "actions": [(notebooks.write_notebook, [COURSE, module])],
             "clean": True,
         }
 
@@ -97,10 +95,10 @@ def task_notebook():
 def task_release():
     """The student edition in build/release/: solutions become stubs with hints."""
     return {
-        "file_dep": [p.as_posix() for p in release.source_files()],
-        "targets": [(release.OUT / "README.md").as_posix()],
-        "actions": [(release.doit_action, [])],
-        "clean": [(release.clean, [])],
+        "file_dep": [p.as_posix() for p in release.source_files(COURSE)],
+        "targets": [COURSE.relative(COURSE.build.release / "README.md")],
+        "actions": [(release.doit_action, [COURSE])],
+        "clean": [(release.clean, [COURSE])],
         "verbosity": 2,
     }
 

@@ -20,8 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import QUICK_VARIABLE, torch
+from tito.manifest import load
 
-OUT = Path("build") / "bench"
+OUT = load(Path(__file__).resolve().parents[1]).build.bench
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 

@@ -35,8 +35,9 @@ from tinytorch.core.dataloader import DataLoader
 from tinytorch.core.optimizers import AdamW, CosineWithWarmup, clip_grad_norm
 from tinytorch.core.setup import rng, set_seed
 from tinytorch.core.tinygpt import CharTokenizer, GPTConfig, TextWindows, TinyGPT, load_shakespeare, shakespeare_split
+from tito.manifest import load
 
-OUT = Path("build") / "tinygpt"
+OUT = load(Path(__file__).resolve().parents[1]).build.tinygpt
 CHECKPOINT, VOCAB, REPORT = "checkpoint.npz", "vocab.json", "report.json"
 FINAL_EVAL_BATCHES = 200
 

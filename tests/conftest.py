@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tito.manifest import load
+
 ROOT = Path(__file__).resolve().parents[1]
 TOOLING = ["dodo.py", "pyproject.toml", "Makefile", "tito", "tinytorch", "bench"]
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
@@ -45,6 +47,15 @@ class CourseCopy:
         path.write_text(text.replace(old, new))
 
 
+def _copy(relative: str | Path, destination: Path) -> None:
+    """A file or folder of the course, when it exists, to the same place under `destination`."""
+    source = ROOT / relative
+    if source.is_dir():
+        shutil.copytree(source, destination / relative, ignore=IGNORE)
+    elif source.is_file():
+        shutil.copy2(source, destination / relative)
+
+
 def make_copy(destination: Path, module_count: int | None = None) -> CourseCopy:
     """Copy the tooling and the first `module_count` lessons with their checkpoints (all by default).
 
@@ -52,23 +63,16 @@ def make_copy(destination: Path, module_count: int | None = None) -> CourseCopy:
     """
     destination.mkdir(parents=True)
     for name in TOOLING:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, destination / name, ignore=IGNORE)
-        elif source.exists():
-            shutil.copy2(source, destination / name)
+        _copy(name, destination)
     for exported in (destination / "tinytorch" / "core").glob("*.py"):
         if exported.name != "__init__.py":
             exported.unlink()
     (destination / "modules").mkdir()
     shutil.copy2(ROOT / "modules" / "course.toml", destination / "modules" / "course.toml")
     (destination / "checkpoints").mkdir()
-    lessons = sorted(p for p in (ROOT / "modules").iterdir() if p.is_dir() and p.name[:2].isdigit())
-    for lesson in lessons[:module_count]:
-        shutil.copytree(lesson, destination / "modules" / lesson.name, ignore=IGNORE)
-        number = int(lesson.name[:2]) - 1
-        for checkpoint in (ROOT / "checkpoints").glob(f"checkpoint_{number:02d}_*.py"):
-            shutil.copy2(checkpoint, destination / "checkpoints" / checkpoint.name)
+    for module in load(ROOT).modules[:module_count]:  # the manifest pairs each lesson with its checkpoint
+        _copy(module.source.parent, destination)
+        _copy(module.checkpoint.file, destination)
     for extra in (ROOT / "checkpoints").glob("conftest.py"):
         shutil.copy2(extra, destination / "checkpoints" / extra.name)
     return CourseCopy(destination)

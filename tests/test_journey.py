@@ -54,7 +54,7 @@ def course(tmp_path) -> CourseCopy:
 
 
 def student_edition(course: CourseCopy, destination: Path) -> CourseCopy:
-    release.build_release(course.root, destination)
+    release.build_release(load(course.root), destination)
     return CourseCopy(destination)
 
 
@@ -115,7 +115,7 @@ def test_the_learners_journey(course, tmp_path):
     whole = learner.doit("--continue", timeout=1000)
     assert whole.returncode == 0, whole.stdout[-6000:] + whole.stderr[-3000:]
     for module in modules:
-        result = json.loads(learner.path(module.checkpoint.result_file.as_posix()).read_text())
+        result = json.loads(load(learner.root).build.result(module.checkpoint).read_text())
         assert result["status"] == "passed", f"checkpoint {module.checkpoint.id}: {result['tests']}"
     final = states(learner)
     for module in modules:  # passed, or locked only behind a module this course does not have yet
@@ -152,7 +152,7 @@ def test_a_half_done_module_names_the_failing_test_and_the_stub(course, tmp_path
     result = learner.tito("module", "complete", setup.id, timeout=300, env=WIDE)
 
     assert result.returncode != 0
-    record = json.loads(learner.path(setup.checkpoint.result_file.as_posix()).read_text())
+    record = json.loads(load(learner.root).build.result(setup.checkpoint).read_text())
     failed = [t["name"] for t in record["tests"] if t["outcome"] == "failed"]
     assert failed and record["tests_passed"] > 0, "one stub left: some tests fail, not all"
     assert f"Checkpoint {setup.checkpoint.id} · {setup.checkpoint.name} failed" in result.stdout

@@ -27,7 +27,7 @@ def course(tmp_path_factory) -> CourseCopy:
 
 @pytest.fixture(scope="module")
 def built(course) -> Path:
-    release.build_release(course.root, Path("build/release"))
+    release.build_release(load(course.root), Path("build/release"))
     return course.root / "build" / "release"
 
 
@@ -57,7 +57,7 @@ def solution_blocks(text: str):
 
 def test_two_builds_are_byte_identical(course, built, tmp_path):
     again = tmp_path / "again"
-    release.build_release(course.root, again)
+    release.build_release(load(course.root), again)
     first, second = files_of(built), files_of(again)
     assert list(first) == list(second)
     assert first == second
@@ -65,9 +65,9 @@ def test_two_builds_are_byte_identical(course, built, tmp_path):
 
 def test_rebuilding_in_place_replaces_the_release_cleanly(course, tmp_path):
     out = tmp_path / "out"
-    release.build_release(course.root, out)
+    release.build_release(load(course.root), out)
     (out / "stray.txt").write_text("left from an older release")
-    release.build_release(course.root, out)
+    release.build_release(load(course.root), out)
     assert not (out / "stray.txt").exists()
     assert not [p for p in tmp_path.iterdir() if p.name != "out"], "temporary folders were left behind"
 
@@ -156,7 +156,7 @@ def test_stubbed_lessons_compile_and_export(course, built):
 
 def test_a_stub_raises_not_implemented_with_its_hint(course, tmp_path):
     learner = CourseCopy(tmp_path / "learner")
-    release.build_release(course.root, learner.root)
+    release.build_release(load(course.root), learner.root)
     assert learner.doit("export:01_setup", timeout=120).returncode == 0
     hint = " ".join(next(solution_blocks((course.root / "modules/01_setup/setup.py").read_text()))[1]) or release.DEFAULT_HINT
     result = learner.run(sys.executable, "-c", "from tinytorch.core.setup import system_info; system_info()")
@@ -168,7 +168,7 @@ def test_no_exported_files_no_build_and_no_instructor_tests(course, built):
     # make the instructor's copy look used: exported files and a build folder exist there
     assert CourseCopy(course.root).doit("export:01_setup", timeout=120).returncode == 0
     assert (course.root / "tinytorch/core/setup.py").is_file()
-    release.build_release(course.root, Path("build/release"))
+    release.build_release(load(course.root), Path("build/release"))
     shipped = files_of(built)
     core = sorted(name for name in shipped if name.startswith("tinytorch/core/"))
     assert core == ["tinytorch/core/__init__.py"]
@@ -213,12 +213,12 @@ def assert_release_fails(copy: CourseCopy, location: str, words: str, tmp_path) 
     out.mkdir()
     (out / "previous.txt").write_text("the previous release")
     with pytest.raises(release.ReleaseError) as failure:
-        release.build_release(copy.root, out)
+        release.build_release(load(copy.root), out)
     assert location in str(failure.value) and words in str(failure.value), str(failure.value)
     assert (out / "previous.txt").read_text() == "the previous release", "a failed build must not touch the release"
     from doit.exceptions import TaskFailed
 
-    outcome = release.doit_action(copy.root, out)
+    outcome = release.doit_action(load(copy.root), out)
     assert isinstance(outcome, TaskFailed) and location in str(outcome)
 
 
@@ -278,7 +278,7 @@ def test_instructor_cells_are_dropped_and_the_rest_kept(tmp_path):
     note = "# %% [markdown]\n#| instructor\n# Grading note: students often forget the max shift.\n\n"
     check = "# %%\n#| instructor\nassert ReLU()(Tensor([-1.0])).data.tolist() == [0.0]  # answer key\n\n"
     copy = broken_copy(tmp_path, "# %% [markdown]\n# ## 1. ReLU", note + check + "# %% [markdown]\n# ## 1. ReLU")
-    summary = release.build_release(copy.root, tmp_path / "release")
+    summary = release.build_release(load(copy.root), tmp_path / "release")
     stubbed = (tmp_path / "release" / LESSON).read_text()
     assert summary.dropped_cells == 2
     assert "Grading note" not in stubbed and "answer key" not in stubbed and "#| instructor" not in stubbed

@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import ROOT, CourseCopy, make_copy
 from tito import runner, state
 from tito.manifest import load
+from tito.results import Status
 
 ENV = {"COLUMNS": "120", "NO_COLOR": "1"}
 TENSOR = "modules/02_tensor/tensor.py"
@@ -326,7 +327,7 @@ def _entries(*own: str) -> list[state.Entry]:
     stage = course.stages[0]
     entries = []
     for module, own_state in zip(course.modules, own):
-        entries.append(state.Entry(module.checkpoint, module, stage, own=own_state))
+        entries.append(state.Entry(module.checkpoint, module, stage, own=Status(own_state)))
     return entries
 
 

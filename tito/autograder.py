@@ -34,7 +34,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from tito.manifest import MANIFEST, Course, Module, load
+from tito.manifest import BUILD, MANIFEST, Course, Module, load
 
 try:
     import tomllib
@@ -86,19 +86,19 @@ class AutograderProblem(Exception):
 # --- points, shared by both engines ------------------------------------------------------------------
 
 
-def checkpoint_points(root: Path, modules: list[Module]) -> dict[str, int]:
+def checkpoint_points(course: Course, modules: list[Module]) -> dict[str, int]:
     """Each graded checkpoint's maximum points, as `tito grade` counts them (its test functions)."""
     from tito import runner
 
-    return {m.checkpoint.id: runner.count_tests(root / m.checkpoint.file) for m in modules}
+    return {m.checkpoint.id: runner.count_tests(course.root / m.checkpoint.file) for m in modules}
 
 
 # --- Gradescope: the bundle -------------------------------------------------------------------------
 
 
-def requirements(root: Path) -> str:
+def requirements(course: Course) -> str:
     """The course's runtime dependencies, one a line, from its pyproject.toml."""
-    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    project = tomllib.loads((course.root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     return "".join(f"{line}\n" for line in project["dependencies"])
 
 
@@ -110,19 +110,19 @@ def _add(bundle: zipfile.ZipFile, name: str, data: bytes, executable: bool = Fal
     bundle.writestr(info, data)
 
 
-def build_bundle(root: Path, out: Path) -> int:
+def build_bundle(course: Course, out: Path) -> int:
     """Write the Gradescope bundle to `out`; the number of files in it."""
     from tito import release
 
     try:
-        files, _ = release.render(root)
+        files, _ = release.render(course)
     except release.ReleaseError as error:
         raise AutograderProblem(f"the student edition cannot be built:\n{error}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w") as bundle:
         _add(bundle, "setup.sh", SETUP_SH.format(requirements=REQUIREMENTS).encode(), executable=True)
         _add(bundle, "run_autograder", RUN_AUTOGRADER.format(course=COURSE).encode(), executable=True)
-        _add(bundle, REQUIREMENTS, requirements(root).encode())
+        _add(bundle, REQUIREMENTS, requirements(course).encode())
         for relative, data in files.items():
             _add(bundle, f"{COURSE}/{relative.as_posix()}", data)
     return len(files) + 3
@@ -184,13 +184,12 @@ def run_gradescope(autograder: Path) -> int:
     from tito import grade as grading
 
     started = time.monotonic()
-    root = autograder / "source" / COURSE
-    course = load(root)
+    course = load(autograder / "source" / COURSE)
     submission = autograder / "submission"
-    modules = grading.graded(course, root)
+    modules = grading.graded(course)
     # One BLAS thread, as the checkpoints run by default: threads that wait for a busy core make a
     # product hundreds of times slower, and a container's cores may be shared.
-    graded = grading.grade_one(root, modules, submission, threads=1)
+    graded = grading.grade_one(course, modules, submission, threads=1)
     data = results(graded, course, time.monotonic() - started, peak_memory_mb())
     grading.write_json(autograder / "results" / "results.json", data)
     print(data["output"])
@@ -200,12 +199,12 @@ def run_gradescope(autograder: Path) -> int:
 # --- GitHub Classroom ---------------------------------------------------------------------------------
 
 
-def classroom_tests(root: Path, course: Course) -> list[dict]:
+def classroom_tests(course: Course) -> list[dict]:
     """One test per checkpoint the course grades, in course order, worth its `tito grade` points."""
     from tito import grade as grading
 
-    modules = grading.graded(course, root)
-    points = checkpoint_points(root, modules)
+    modules = grading.graded(course)
+    points = checkpoint_points(course, modules)
     minutes = math.ceil(grading.TIMEOUT / 60)
     return [
         {
@@ -291,12 +290,12 @@ def _scalar(value) -> str:
     return json.dumps(value, ensure_ascii=False) if not isinstance(value, (dict, list)) else ("{}" if isinstance(value, dict) else "[]")
 
 
-def write_classroom(root: Path, release_dir: Path) -> list[dict]:
+def write_classroom(release_dir: Path) -> list[dict]:
     """Write the workflow and the test list into the student edition at `release_dir`."""
     if not (release_dir / MANIFEST).is_file():
         raise AutograderProblem(f"{release_dir} is not a student edition "
                                 f"({MANIFEST.as_posix()} is missing); run `make release` first.")  # fmt: skip
-    tests = classroom_tests(release_dir, load(release_dir))
+    tests = classroom_tests(load(release_dir))
     header = "# GitHub Classroom autograding, written by `tito autograder classroom`: one test per checkpoint.\n"
     (release_dir / WORKFLOW).parent.mkdir(parents=True, exist_ok=True)
     (release_dir / WORKFLOW).write_text(header + to_yaml(workflow(tests)) + "\n", encoding="utf-8")
@@ -314,8 +313,6 @@ def _given_path(text: str) -> Path:
 
 def add_parser(groups, **parser_options) -> None:
     """`tito autograder {gradescope,classroom}`, added to tito's subcommand groups."""
-    from tito import release
-
     autograder = groups.add_parser("autograder", help="Gradescope bundle and GitHub Classroom workflow",
                                    description=__doc__.split("\n\n")[0], **parser_options)  # fmt: skip
     commands = autograder.add_subparsers(dest="command", metavar="{gradescope,classroom}")
@@ -325,14 +322,14 @@ def add_parser(groups, **parser_options) -> None:
     classroom = commands.add_parser("classroom", help="write the GitHub Classroom workflow into the student edition",
                                     **parser_options)  # fmt: skip
     classroom.add_argument("--release", type=_given_path, default=None, metavar="DIR",
-                           help=f"the student edition (default {release.OUT.as_posix()}, made by `make release`)")  # fmt: skip
+                           help=f"the student edition (default {BUILD}/release, made by `make release`)")  # fmt: skip
     classroom.set_defaults(handler=cmd_classroom)
-    autograder.set_defaults(handler=lambda args, root: autograder.print_help() or 2)
+    autograder.set_defaults(handler=lambda args, course: autograder.print_help() or 2)
 
 
-def cmd_gradescope(args, root: Path) -> int:
+def cmd_gradescope(args, course: Course) -> int:
     try:
-        count = build_bundle(root, args.out)
+        count = build_bundle(course, args.out)
     except (AutograderProblem, OSError) as error:
         print(f"tito autograder: {error}", file=sys.stderr)
         return 3
@@ -341,12 +338,10 @@ def cmd_gradescope(args, root: Path) -> int:
     return 0
 
 
-def cmd_classroom(args, root: Path) -> int:
-    from tito import release
-
-    release_dir = args.release or root / release.OUT
+def cmd_classroom(args, course: Course) -> int:
+    release_dir = args.release or course.build.release
     try:
-        tests = write_classroom(root, release_dir)
+        tests = write_classroom(release_dir)
     except (AutograderProblem, OSError) as error:
         print(f"tito autograder: {error}", file=sys.stderr)
         return 3

@@ -18,11 +18,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from tito import __version__, autograder, grade, state
 from tito.lock import EXIT_BUSY
-from tito.manifest import Course, Module, UnknownName, find_root, load
+from tito.manifest import Course, Module, UnknownName, load
+from tito.results import Status
 
 OK, FAILED, USAGE, ENVIRONMENT = 0, 1, 2, 3
 
@@ -60,18 +60,18 @@ def warn(progress: state.Progress) -> None:
         print(line, file=sys.stderr)
 
 
-def require_available(module: Module, root: Path) -> None:
-    if not state.available(module, root):
-        missing = module.source if not (root / module.source).is_file() else module.checkpoint.file
+def require_available(course: Course, module: Module) -> None:
+    missing = course.missing_file(module)
+    if missing is not None:
         raise Problem(f"Module {module.id} is not yet available: {missing.as_posix()} does not exist.")
 
 
-def run_doit(root: Path, *args: str, quiet: bool = False) -> tuple[int, str]:
+def run_doit(course: Course, *args: str, quiet: bool = False) -> tuple[int, str]:
     """Run `python -m doit ARGS` in the course root, echoing its output as it comes (unless quiet)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "doit", *args]
     process = subprocess.Popen(
-        command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=course.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     lines = []
     try:
@@ -84,11 +84,12 @@ def run_doit(root: Path, *args: str, quiet: bool = False) -> tuple[int, str]:
         returncode = process.wait()
     output = "".join(lines)
     if returncode == EXIT_BUSY:
-        raise Problem("tito: gave up waiting for another TinyTorch build (build/.lock); try again when it is done.")
+        raise Problem(f"tito: gave up waiting for another TinyTorch build ({course.relative(course.build.lock)}); "
+                      "try again when it is done.")  # fmt: skip
     return returncode, output
 
 
-def forget_unrecorded(course: Course, upto: Module, root: Path) -> None:
+def forget_unrecorded(course: Course, upto: Module) -> None:
     """Make doit re-run checkpoints whose result file disagrees with its database.
 
     doit keeps a row only for tasks that passed; if the JSON is missing, unreadable or says the run
@@ -97,25 +98,25 @@ def forget_unrecorded(course: Course, upto: Module, root: Path) -> None:
     from tito import database
 
     try:
-        tasks = database.read_tasks(root)
+        tasks = database.read_tasks(course)
     except database.CorruptDatabase:
         return  # dodo.py moves it aside and every task runs again
     names = []
     for module in course.modules[: upto.index + 1]:
         checkpoint = module.checkpoint
-        if state.recorded(tasks, checkpoint.task, checkpoint.file) and state.available(module, root):
-            result, _ = state.read_result(root, checkpoint)
-            if result is None or result["status"] != "passed":
+        if state.recorded(tasks, checkpoint.task, checkpoint.file) and course.available(module):
+            result, _ = state.read_result(course, checkpoint)
+            if result is None or not result.passed:
                 names.append(checkpoint.task)
     if names:
-        run_doit(root, "forget", *names, quiet=True)
+        run_doit(course, "forget", *names, quiet=True)
 
 
 # --------------------------------------------------------------------------------- reading commands
 
 
-def cmd_status(args, root: Path) -> int:
-    progress = state.compute(root)
+def cmd_status(args, course: Course) -> int:
+    progress = state.compute(course)
     warn(progress)
     if args.json:
         print(json.dumps(progress.as_json(), indent=2))
@@ -126,8 +127,8 @@ def cmd_status(args, root: Path) -> int:
     return OK
 
 
-def cmd_timeline(args, root: Path) -> int:
-    progress = state.compute(root)
+def cmd_timeline(args, course: Course) -> int:
+    progress = state.compute(course)
     warn(progress)
     from tito.views import timeline_horizontal, timeline_tree
 
@@ -135,23 +136,23 @@ def cmd_timeline(args, root: Path) -> int:
     return OK
 
 
-def cmd_unlock(args, root: Path) -> int:
+def cmd_unlock(args, course: Course) -> int:
     from tito import deps, runner
     from tito.views import unlock_view
 
-    progress = state.compute(root)
+    progress = state.compute(course)
     warn(progress)
     entry = progress.next
     needs = []
-    if entry is not None and entry.state != "unavailable":
+    if entry is not None and entry.state is not Status.UNAVAILABLE:
         module, checkpoint = entry.module, entry.checkpoint
         exported = ", ".join(p.as_posix() for p in module.exported_files)
         needs.append(f"your lesson {module.source.as_posix()} exported to {exported}")
-        used = [p for p in deps.checkpoint_file_deps(progress.course, checkpoint, root)[1:]
+        used = [p for p in deps.checkpoint_file_deps(course, checkpoint)[1:]
                 if p not in {f.as_posix() for f in module.exported_files}]  # fmt: skip
         if used:
             needs.append(f"the earlier modules it builds on: {', '.join(used)}")
-        needs.append(f"{runner.count_tests(root / checkpoint.file)} tests of {checkpoint.file.as_posix()} passing")
+        needs.append(f"{runner.count_tests(course.root / checkpoint.file)} tests of {checkpoint.file.as_posix()} passing")
     out().print(unlock_view(progress, needs))
     return OK
 
@@ -159,33 +160,33 @@ def cmd_unlock(args, root: Path) -> int:
 # ---------------------------------------------------------------------------------- building commands
 
 
-def through_graph(course: Course, module: Module, root: Path, title: str = "Module complete") -> int:
+def through_graph(course: Course, module: Module, title: str = "Module complete") -> int:
     """`doit checkpoint:NN` (exports and earlier checkpoints as needed), then the celebration or the report."""
     from tito import failures, views
 
-    require_available(module, root)
+    require_available(course, module)
     checkpoint = module.checkpoint
-    forget_unrecorded(course, module, root)
+    forget_unrecorded(course, module)
     out().print(f"[bold]Running checkpoint {checkpoint.id} · {checkpoint.name}[/] through the task graph "
                 f"(exports and earlier checkpoints as needed)…")  # fmt: skip
-    returncode, _ = run_doit(root, checkpoint.task)
+    returncode, _ = run_doit(course, checkpoint.task)
     print()
-    progress = state.compute(root, course)
+    progress = state.compute(course)
     warn(progress)
     target = progress.entry(checkpoint)
-    if target.state == "passed":
+    if target.state is Status.PASSED:
         out().print(views.celebration(progress, target, title))
         return OK
-    problem = failures.export_problem(course, module, root)
+    problem = failures.export_problem(course, module)
     if problem:
-        out().print(views.export_failure(problem, failures.located_line(root, problem), module.id))
+        out().print(views.export_failure(problem, failures.located_line(course, problem), module.id))
         return FAILED
-    culprit = next(e for e in progress.entries[: module.index + 1] if e.state != "passed")
-    if culprit.state == "failed":
-        found = failures.failures(course, culprit, root)
+    culprit = next(e for e in progress.entries[: module.index + 1] if e.state is not Status.PASSED)
+    if culprit.state is Status.FAILED:
+        found = failures.failures(course, culprit)
         out().print(views.failure_report(culprit, found, blocked_target=target if culprit is not target else None))
         return FAILED
-    if culprit.state == "unavailable" and target.own == "passed":  # a course still being written
+    if culprit.state is Status.UNAVAILABLE and target.own is Status.PASSED:  # a course still being written
         out().print(f"✅ Checkpoint {checkpoint.id} · {checkpoint.name} passed ({target.tests_passed}/"
                     f"{target.tests_total} tests), but it stays locked: checkpoint {culprit.checkpoint.id} "
                     f"before it is not yet available ({culprit.reasons[0]}).")  # fmt: skip
@@ -199,21 +200,20 @@ def through_graph(course: Course, module: Module, root: Path, title: str = "Modu
     return FAILED
 
 
-def cmd_complete(args, root: Path) -> int:
-    course = load(root)
+def cmd_complete(args, course: Course) -> int:
     module = course.find_module(args.name)
     if not args.skip_test:
-        return through_graph(course, module, root)
-    require_available(module, root)
-    returncode, _ = run_doit(root, module.export_task)
+        return through_graph(course, module)
+    require_available(course, module)
+    returncode, _ = run_doit(course, module.export_task)
     if returncode:
         from tito import failures, views
 
-        problem = failures.export_problem(course, module, root)
+        problem = failures.export_problem(course, module)
         if problem is None:
             raise Problem(f"tito: doit stopped (exit {returncode}) while exporting {module.id}; "
                           "see its output above.")  # fmt: skip
-        out().print(views.export_failure(problem, failures.located_line(root, problem), module.id))
+        out().print(views.export_failure(problem, failures.located_line(course, problem), module.id))
         return FAILED
     exported = ", ".join(p.as_posix() for p in module.exported_files)
     out().print(f"✅ Exported {module.source.as_posix()} → {exported} (tests skipped: run "
@@ -221,12 +221,11 @@ def cmd_complete(args, root: Path) -> int:
     return OK
 
 
-def cmd_test(args, root: Path) -> int:
-    course = load(root)
+def cmd_test(args, course: Course) -> int:
     if args.checkpoint is not None:
         module = course.module_of(course.find_checkpoint(args.checkpoint))
     else:
-        progress = state.compute(root, course)
+        progress = state.compute(course)
         entry = progress.test_target
         if entry is None:
             following = progress.next
@@ -234,10 +233,10 @@ def cmd_test(args, root: Path) -> int:
             print(f"Every available checkpoint has passed{more if following else ''}. Nothing to test.")
             return OK
         module = entry.module
-    return through_graph(course, module, root, title="Checkpoint passed")
+    return through_graph(course, module, title="Checkpoint passed")
 
 
-def cmd_run(args, root: Path) -> int:
+def cmd_run(args, course: Course) -> int:
     """One checkpoint directly (no doit), after exporting the lessons it uses *through doit*.
 
     The export goes through the graph (`doit export:...`) rather than calling export_module here,
@@ -246,50 +245,49 @@ def cmd_run(args, root: Path) -> int:
     """
     from tito import deps, failures, lock, runner, views
 
-    course = load(root)
     checkpoint = course.find_checkpoint(args.checkpoint)
     module = course.module_of(checkpoint)
-    require_available(module, root)
-    used = {state.exporting_module(course, path) for path in deps.checkpoint_file_deps(course, checkpoint, root)}
+    require_available(course, module)
+    used = {state.exporting_module(course, path) for path in deps.checkpoint_file_deps(course, checkpoint)}
     used.add(module)
-    tasks = [m.export_task for m in course.modules if m in used and state.available(m, root)]
-    returncode, output = run_doit(root, *tasks, quiet=True)
+    tasks = [m.export_task for m in course.modules if m in used and course.available(m)]
+    returncode, output = run_doit(course, *tasks, quiet=True)
     if returncode:
-        problem = failures.export_problem(course, module, root)
+        problem = failures.export_problem(course, module)
         if problem is None:
             print(output, end="")
             raise Problem(f"tito: doit stopped (exit {returncode}) while exporting; see its output above.")
-        out().print(views.export_failure(problem, failures.located_line(root, problem), module.id))
+        out().print(views.export_failure(problem, failures.located_line(course, problem), module.id))
         return FAILED
     try:
-        lock.hold(root)
+        lock.hold(course)
     except lock.LockTimeout as error:
         raise Problem(f"tito: {error}") from None
     if args.verbose:
-        outcome = runner.run(checkpoint, root, live=True)
+        result = runner.run(course, checkpoint, live=True)
     else:
         with out().status(f"Running checkpoint {checkpoint.id} · {checkpoint.name}…"):
-            outcome = runner.run(checkpoint, root, live=False)
-        out().print(views.run_summary(outcome.result))
-    progress = state.compute(root, course)
+            result = runner.run(course, checkpoint, live=False)
+        out().print(views.run_summary(result))
+    progress = state.compute(course)
     entry = progress.entry(checkpoint)
-    if not outcome.passed:
-        out().print(views.failure_report(entry, failures.failures(course, entry, root)))
+    if not result.passed:
+        out().print(views.failure_report(entry, failures.failures(course, entry)))
         return FAILED
     out().print(f"✅ Checkpoint {checkpoint.id} · {checkpoint.name} passed: "
                 f"{entry.tests_passed}/{entry.tests_total} tests.")  # fmt: skip
-    if entry.state != "passed":
+    if entry.state is not Status.PASSED:
         out().print(f"   Status shows it as {entry.label} ({'; '.join(entry.reasons)}): run "
                     f"`tito checkpoint test {checkpoint.id}` to record it in the task graph.")  # fmt: skip
     return OK
 
 
-def cmd_hint(args, root: Path) -> int:
+def cmd_hint(args, course: Course) -> int:
     """One level of an exercise's hints; the first guides, each next one says more."""
     from tito import hints
 
     try:
-        exercise = hints.find(load(root), root, args.name)
+        exercise = hints.find(course, args.name)
     except hints.NoSuchExercise as error:
         raise Problem(str(error), USAGE) from None
     count = len(exercise.levels)
@@ -339,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     unlock = commands.add_parser("unlock", help="the next checkpoint to unlock, what it needs, what to run",
                                  epilog=EPILOG, formatter_class=formatter)  # fmt: skip
     unlock.set_defaults(handler=cmd_unlock)
-    checkpoint.set_defaults(handler=lambda args, root: _help(checkpoint))
+    checkpoint.set_defaults(handler=lambda args, course: _help(checkpoint))
 
     module = groups.add_parser("module", help="complete a module", epilog=EPILOG, formatter_class=formatter)
     module_commands = module.add_subparsers(dest="command", metavar="{complete}")
@@ -350,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("name", metavar="NAME", help="09_autograd, autograd, 09 or 9")
     complete.add_argument("--skip-test", action="store_true", help="only export the lesson")
     complete.set_defaults(handler=cmd_complete)
-    module.set_defaults(handler=lambda args, root: _help(module))
+    module.set_defaults(handler=lambda args, course: _help(module))
 
     grading = groups.add_parser("grade", help="grade a class: each learner's checkpoints, in isolation",
                                 description=grade.__doc__.split("\n\n")[0], formatter_class=formatter)  # fmt: skip
@@ -363,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     hint.add_argument("name", help="the exercise: a function, Class.method, or the class (ReLU, im2col, ...)")
     hint.add_argument("--level", type=int, default=1, help="which level to show (default 1)")
     hint.set_defaults(handler=cmd_hint)
-    parser.set_defaults(handler=lambda args, root: _help(parser))
+    parser.set_defaults(handler=lambda args, course: _help(parser))
     return parser
 
 
@@ -375,12 +373,12 @@ def _help(parser: argparse.ArgumentParser) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        os.chdir(find_root())  # the manifest's paths are relative to the course root
+        course = load()  # found from the current folder (or TINYTORCH_ROOT); every path hangs off course.root
     except FileNotFoundError as error:
         print(f"tito: {error}", file=sys.stderr)
         return ENVIRONMENT
     try:
-        return args.handler(args, Path("."))
+        return args.handler(args, course)
     except UnknownName as error:
         print(error, file=sys.stderr)
         print(f"Valid {error.kind} names: {', '.join(error.valid)}", file=sys.stderr)

@@ -11,16 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-DB_FILE = Path("build") / ".doit.db"
+from tito.manifest import Course
 
 
 class CorruptDatabase(Exception):
     pass
 
 
-def read_tasks(root: Path = Path(".")) -> dict[str, dict]:
+def read_tasks(course: Course) -> dict[str, dict]:
     """task name -> stored data; {} when there is no database yet. Raises CorruptDatabase."""
-    path = root / DB_FILE
+    path = course.build.db
     if not path.exists():
         return {}
     try:
@@ -28,16 +28,17 @@ def read_tasks(root: Path = Path(".")) -> dict[str, dict]:
             rows = conn.execute("select task_id, task_data from doit").fetchall()
         return {task: json.loads(data) for task, data in rows}
     except (sqlite3.Error, ValueError) as error:
-        raise CorruptDatabase(f"{DB_FILE} is unreadable ({error})") from None
+        raise CorruptDatabase(f"{course.relative(path)} is unreadable ({error})") from None
 
 
-def quarantine_if_corrupt(root: Path = Path(".")) -> Path | None:
+def quarantine_if_corrupt(course: Course) -> Path | None:
     """Move an unreadable database aside so doit can start afresh; return where it went."""
     try:
-        read_tasks(root)
+        read_tasks(course)
         return None
     except CorruptDatabase as error:
-        aside = root / DB_FILE.with_name(f".doit.db.corrupt-{int(time.time())}")
-        (root / DB_FILE).rename(aside)
-        print(f"{error}; moved it to {aside.relative_to(root)}. Every task will be checked again.", file=sys.stderr)
+        db = course.build.db
+        aside = db.with_name(f"{db.name}.corrupt-{int(time.time())}")
+        db.rename(aside)
+        print(f"{error}; moved it to {course.relative(aside)}. Every task will be checked again.", file=sys.stderr)
         return aside

@@ -15,7 +15,6 @@ from tito.export import ExportError, collect, write_atomic
 from tito.manifest import Checkpoint, Course, Module, export_path
 
 PACKAGE = "tinytorch"
-IMPORT_CACHE = Path("build") / ".imports.json"
 
 
 def imported_targets(code: str, package: str = PACKAGE) -> set[str]:
@@ -52,9 +51,9 @@ def _module_level(body: list[ast.stmt]):
                 yield from _module_level(block)
 
 
-def export_code_by_target(module: Module, root: Path) -> dict[str, str]:
+def export_code_by_target(course: Course, module: Module) -> dict[str, str]:
     """The code of each target's export cells in one lesson ({} when the lesson does not exist)."""
-    source = root / module.source
+    source = course.root / module.source
     if not source.is_file():
         return {}
     try:
@@ -71,10 +70,10 @@ class ImportCache:
     checks, an unchanged stamp means an unchanged file.
     """
 
-    def __init__(self, root: Path):
-        self.root, self.fresh = root, {}
+    def __init__(self, course: Course):
+        self.root, self.path, self.fresh = course.root, course.build.imports, {}
         try:
-            self.stored = json.loads((root / IMPORT_CACHE).read_text())
+            self.stored = json.loads(self.path.read_text())
         except (OSError, ValueError):
             self.stored = {}
 
@@ -90,18 +89,18 @@ class ImportCache:
     def save(self) -> None:
         """Write what this run looked up (entries of files that no longer exist are dropped)."""
         if self.fresh != self.stored:
-            write_atomic(self.root / IMPORT_CACHE, json.dumps(self.fresh, sort_keys=True))
+            write_atomic(self.path, json.dumps(self.fresh, sort_keys=True))
 
 
-def import_graph(course: Course, root: Path = Path("."), cache: ImportCache | None = None) -> dict[str, set[str]]:
+def import_graph(course: Course, cache: ImportCache | None = None) -> dict[str, set[str]]:
     """For every course target, the course targets its export cells import."""
     own_cache = cache is None
-    cache = cache or ImportCache(root)
+    cache = cache or ImportCache(course)
     known = {t for m in course.modules for t in m.exports}
     graph = {}
     for module in course.modules:
         imports = cache.get(module.source, lambda: {
-            target: sorted(imported_targets(code)) for target, code in export_code_by_target(module, root).items()
+            target: sorted(imported_targets(code)) for target, code in export_code_by_target(course, module).items()
         })  # fmt: skip
         for target in module.exports:
             graph[target] = set(imports.get(target, [])) & known
@@ -110,9 +109,9 @@ def import_graph(course: Course, root: Path = Path("."), cache: ImportCache | No
     return graph
 
 
-def reachable_targets(course: Course, code: str, root: Path, graph: dict[str, set[str]] | None = None) -> set[str]:
+def reachable_targets(course: Course, code: str, graph: dict[str, set[str]] | None = None) -> set[str]:
     """Every course target reached from `code` through imports, transitively."""
-    graph = graph if graph is not None else import_graph(course, root)
+    graph = graph if graph is not None else import_graph(course)
     return _closure(imported_targets(code), graph)
 
 
@@ -127,15 +126,16 @@ def _closure(start, graph: dict[str, set[str]]) -> set[str]:
     return seen
 
 
-def checkpoint_file_deps(course: Course, checkpoint: Checkpoint, root: Path = Path(".")) -> list[str]:
+def checkpoint_file_deps(course: Course, checkpoint: Checkpoint) -> list[str]:
     """The checkpoint file plus every exported file its imports reach, as sorted relative paths."""
-    return all_checkpoint_file_deps(course, root)[checkpoint.id]
+    return all_checkpoint_file_deps(course)[checkpoint.id]
 
 
-def all_checkpoint_file_deps(course: Course, root: Path = Path(".")) -> dict[str, list[str]]:
+def all_checkpoint_file_deps(course: Course) -> dict[str, list[str]]:
     """checkpoint id -> file deps, for every checkpoint whose file exists (one cache, one save)."""
-    cache = ImportCache(root)
-    graph = import_graph(course, root, cache)
+    root = course.root
+    cache = ImportCache(course)
+    graph = import_graph(course, cache)
     result = {}
     for checkpoint in course.checkpoints:
         if not (root / checkpoint.file).is_file():

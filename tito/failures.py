@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tito import export
 from tito.manifest import Course, Module
-from tito.state import Entry, available, exporting_module
+from tito.results import Frame
+from tito.state import Entry, exporting_module
 
 OPERATORS = {
     ast.Add: "__add__", ast.Sub: "__sub__", ast.Mult: "__mul__", ast.Div: "__truediv__",
@@ -40,62 +41,59 @@ class Failure:
     test_place: Place | None = None  # the failing line of the checkpoint
 
 
-def failures(course: Course, entry: Entry, root: Path) -> list[Failure]:
+def failures(course: Course, entry: Entry) -> list[Failure]:
     """Every failed test of the checkpoint's last run, with the places to look at."""
     found = []
-    for test in (entry.result or {}).get("tests", []):
-        if test.get("outcome") != "failed":
-            continue
-        frames = [_frame(f, root) for f in test.get("traceback") or []]
-        failure = Failure(test["name"], (test.get("message") or "").strip())
+    for test in entry.result.failed_tests if entry.result else []:
+        frames = [_frame(f, course.root) for f in test.traceback]
+        failure = Failure(test.name, test.message.strip())
         for path, line, what in reversed(frames):  # innermost first
             if path is None:
                 continue
             module = exporting_module(course, path)
             if module is not None and failure.look_at == []:
                 target = ".".join(Path(path).with_suffix("").parts[1:])
-                lesson_line = export.source_line(module, target, line, root)
+                lesson_line = export.source_line(course, module, target, line)
                 if lesson_line:
-                    failure.look_at.append(_place(root, module.source.as_posix(), lesson_line, what))
+                    failure.look_at.append(_place(course, module.source.as_posix(), lesson_line, what))
             elif path.startswith("checkpoints/") and failure.test_place is None:
-                failure.test_place = _place(root, path, line, what)
+                failure.test_place = _place(course, path, line, what)
         if not failure.look_at and failure.test_place is not None:
-            failure.look_at = suspects(course, entry.module, root, failure.test_place)
+            failure.look_at = suspects(course, entry.module, failure.test_place)
         found.append(failure)
     return found
 
 
-def _frame(frame: dict, root: Path) -> tuple[str | None, int, str]:
+def _frame(frame: Frame, root: Path) -> tuple[str | None, int, str]:
     """(path relative to the root or None when outside it, line, function name)."""
-    path = Path(frame.get("path", ""))
+    path = Path(frame.path)
     if path.is_absolute():
         try:
             path = path.resolve().relative_to(root.resolve())
         except ValueError:
             return None, 0, ""
-    what = str(frame.get("message", "")).removeprefix("in ").strip()
-    return path.as_posix(), int(frame.get("line") or 0), what
+    return path.as_posix(), frame.line, frame.message.removeprefix("in ").strip()
 
 
-def _place(root: Path, path: str, line: int, what: str) -> Place:
+def _place(course: Course, path: str, line: int, what: str) -> Place:
     try:
-        code = (root / path).read_text(encoding="utf-8").splitlines()[line - 1].strip()
+        code = (course.root / path).read_text(encoding="utf-8").splitlines()[line - 1].strip()
     except (OSError, IndexError):
         code = ""
     return Place(path, line, what, code)
 
 
-def suspects(course: Course, module: Module, root: Path, failing: Place) -> list[Place]:
+def suspects(course: Course, module: Module, failing: Place) -> list[Place]:
     """Lesson definitions used by the failing statement: this module's first, then earlier ones."""
-    names = used_names(root / failing.path, failing.line)
+    names = used_names(course.root / failing.path, failing.line)
     places: list[Place] = []
-    candidates = [module] + [m for m in reversed(course.modules[: module.index]) if available(m, root)]
+    candidates = [module] + [m for m in reversed(course.modules[: module.index]) if course.available(m)]
     for candidate in candidates:
-        index = definitions(root, candidate)
+        index = definitions(course, candidate)
         for name in names:
             if name in index and len(places) < MAX_PLACES:
                 line, what = index[name]
-                place = _place(root, candidate.source.as_posix(), line, what)
+                place = _place(course, candidate.source.as_posix(), line, what)
                 if all((p.path, p.line) != (place.path, place.line) for p in places):
                     places.append(place)
     return places
@@ -129,11 +127,11 @@ def used_names(path: Path, line: int) -> list[str]:
     return classes_last
 
 
-def definitions(root: Path, module: Module) -> dict[str, tuple[int, str]]:
+def definitions(course: Course, module: Module) -> dict[str, tuple[int, str]]:
     """name -> (lesson line, what) for the lesson's export cells: functions, classes, their methods,
     and attributes assigned onto classes (`Tensor.sum = _reduction(...)` points at `_reduction`)."""
     try:
-        text = (root / module.source).read_text(encoding="utf-8")
+        text = (course.root / module.source).read_text(encoding="utf-8")
         tree = ast.parse(text)
     except (OSError, SyntaxError):
         return {}
@@ -176,19 +174,19 @@ def _resolve(index: dict, value: ast.expr, line: int, attribute: str) -> tuple[i
     return line, attribute
 
 
-def export_problem(course: Course, upto: Module, root: Path) -> str | None:
+def export_problem(course: Course, upto: Module) -> str | None:
     """The first lesson (up to `upto`) that cannot be exported, as `path:line: message`."""
     for module in course.modules[: upto.index + 1]:
-        if not available(module, root):
+        if not course.available(module):
             continue
         try:
-            export.build(module, root)
+            export.build(course, module)
         except export.ExportError as error:
             return str(error)
     return None
 
 
-def located_line(root: Path, message: str) -> Place | None:
+def located_line(course: Course, message: str) -> Place | None:
     """The lesson line named by an `path:line: ...` error message."""
     match = re.match(r"([^:\s]+):(\d+):", message)
-    return _place(root, match.group(1), int(match.group(2)), "") if match else None
+    return _place(course, match.group(1), int(match.group(2)), "") if match else None

@@ -38,9 +38,9 @@ from pathlib import Path
 
 # tito.release, tito.runner and concurrent.futures are imported where grading uses them: `tito` parses
 # this module's options on every start, and `tito checkpoint status` must stay fast.
-from tito.manifest import MANIFEST, Course, Module, find_root, load
+from tito.manifest import BUILD, MANIFEST, Course, Module, load
+from tito.results import RUN_STATUSES, CheckpointResult, InvalidResult, Status
 
-OUT = Path("build") / "grade"
 TIMEOUT = 900.0  # seconds for one learner's whole build
 TEST_TIMEOUT = 120.0  # seconds for one test
 MEMORY_MB = 4096  # address space of each process
@@ -55,9 +55,10 @@ LIMITED = (
 )
 
 ICONS = {
-    "passed": "✅", "failed": "❌", "timeout": "⏱", "error": "💥",
-    "locked": "🔒", "missing": "∅", "syntax error": "✖",
+    Status.PASSED: "✅", Status.FAILED: "❌", Status.TIMEOUT: "⏱", Status.ERROR: "💥",
+    Status.LOCKED: "🔒", Status.MISSING: "∅", Status.SYNTAX_ERROR: "✖",
 }  # fmt: skip
+GRADESCOPE_DEFAULT = object()  # --gradescope without DIR: build/grade/gradescope of the course
 LEGEND = ("✅ passed · ❌ failed · ⏱ timeout · 💥 error · 🔒 locked by an earlier checkpoint · "
           "∅ lesson missing · ✖ lesson does not compile")  # fmt: skip
 
@@ -70,7 +71,7 @@ class Cell:
     worth `max_points`, its number of test functions, the same for every learner whatever ran.
     """
 
-    status: str  # passed | failed | timeout | error | locked | missing | syntax error
+    status: Status  # a key of ICONS
     passed: int
     total: int
     max_points: int
@@ -82,7 +83,7 @@ class Cell:
         return round(self.max_points * self.passed / self.total, 2) if self.total else 0.0
 
     def short(self) -> str:
-        counts = self.status in ("passed", "failed", "timeout", "error")
+        counts = self.status in RUN_STATUSES
         return f"{ICONS[self.status]} {self.passed}/{self.total}" if counts else ICONS[self.status]
 
 
@@ -107,9 +108,9 @@ class Grade:
 # --- one submission --------------------------------------------------------------------------------
 
 
-def graded(course: Course, root: Path) -> list[Module]:
+def graded(course: Course) -> list[Module]:
     """The modules this course grades: those whose lesson and checkpoint the instructor has."""
-    return [m for m in course.modules if (root / m.source).is_file() and (root / m.checkpoint.file).is_file()]
+    return [m for m in course.modules if course.available(m)]
 
 
 def learner_modules(submission: Path) -> Path:
@@ -129,17 +130,17 @@ def _copy_files(source: Path, destination: Path) -> None:
             shutil.copyfile(path, destination / path.name)
 
 
-def assemble(root: Path, modules: list[Module], submission: Path, work: Path) -> dict[str, str]:
+def assemble(course: Course, modules: list[Module], submission: Path, work: Path) -> dict[str, str]:
     """Build the learner's temporary course in `work`.
 
     Returns the lessons that cannot be built, by module id: "missing", or `path:line: syntax error: ...`.
     """
     from tito import release
 
-    for relative in release.source_files(root):
+    for relative in release.source_files(course):
         if relative.parts[0] in TOOLING or relative == MANIFEST:
             (work / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / relative, work / relative)
+            shutil.copyfile(course.root / relative, work / relative)
     lessons = learner_modules(submission)
     problems = {}
     for module in modules:
@@ -223,7 +224,7 @@ def run_build(work: Path, timeout: float, test_timeout: float, memory_mb: int, t
         return output, True
 
 
-def read_cells(modules: list[Module], root: Path, work: Path, problems: dict[str, str],
+def read_cells(course: Course, modules: list[Module], work: Path, problems: dict[str, str],
                timed_out: bool, timeout: float) -> dict[str, Cell]:  # fmt: skip
     """Each graded checkpoint's cell, from its JSON or from the reason it has none."""
     from tito import runner
@@ -232,46 +233,40 @@ def read_cells(modules: list[Module], root: Path, work: Path, problems: dict[str
     blocked = False  # an earlier checkpoint did not pass
     for module in modules:
         checkpoint = module.checkpoint
-        points = runner.count_tests(root / checkpoint.file)
-        cell = _from_result(work / checkpoint.result_file, points)
+        points = runner.count_tests(course.root / checkpoint.file)
+        cell = _from_result(course.at(work).build.result(checkpoint), points)
         if cell is None:
             cell = _without_result(module, points, problems.get(module.id), blocked, timed_out, timeout)
-            timed_out = timed_out and cell.status != "timeout"  # only the checkpoint running at the time
+            timed_out = timed_out and cell.status is not Status.TIMEOUT  # only the checkpoint running at the time
         cells[checkpoint.id] = cell
-        blocked = blocked or cell.status != "passed"
+        blocked = blocked or cell.status is not Status.PASSED
     return cells
 
 
 def _from_result(path: Path, points: int) -> Cell | None:
     try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        result = CheckpointResult.read(path)
+    except (OSError, InvalidResult):
         return None
-    failed = [
-        {"name": t.get("name", "?"), "message": (t.get("message") or "").strip()}
-        for t in result.get("tests", []) if t.get("outcome") == "failed"
-    ]  # fmt: skip
-    return Cell(
-        result.get("status", "error"), int(result.get("tests_passed") or 0),
-        int(result.get("tests_total") or points), points, result.get("note") or "", failed,
-    )  # fmt: skip
+    failed = [{"name": t.name, "message": t.message.strip()} for t in result.failed_tests]
+    return Cell(result.status, result.tests_passed, result.tests_total, points, result.note or "", failed)
 
 
 def _without_result(module: Module, points: int, problem: str | None,
                     blocked: bool, timed_out: bool, timeout: float) -> Cell:  # fmt: skip
     if problem == "missing":
-        return Cell("missing", 0, points, points, f"{module.source.as_posix()} was not submitted")
+        return Cell(Status.MISSING, 0, points, points, f"{module.source.as_posix()} was not submitted")
     if problem:
-        return Cell("syntax error", 0, points, points, problem)
+        return Cell(Status.SYNTAX_ERROR, 0, points, points, problem)
     if timed_out:
         note = f"the build was stopped after {timeout:g} s while checkpoint {module.checkpoint.id} ran"
-        return Cell("timeout", 0, points, points, note)
+        return Cell(Status.TIMEOUT, 0, points, points, note)
     if blocked:
-        return Cell("locked", 0, points, points, "not run: an earlier checkpoint did not pass")
-    return Cell("error", 0, points, points, "not run: the build stopped before it (see log_tail)")
+        return Cell(Status.LOCKED, 0, points, points, "not run: an earlier checkpoint did not pass")
+    return Cell(Status.ERROR, 0, points, points, "not run: the build stopped before it (see log_tail)")
 
 
-def grade_one(root: Path, modules: list[Module], submission: Path, timeout: float = TIMEOUT,
+def grade_one(course: Course, modules: list[Module], submission: Path, timeout: float = TIMEOUT,
               test_timeout: float = TEST_TIMEOUT, memory_mb: int = MEMORY_MB, threads: int = 1) -> Grade:  # fmt: skip
     """Grade one submission in its own temporary course on `modules` (see graded()); never raises
     for a bad submission."""
@@ -279,12 +274,12 @@ def grade_one(root: Path, modules: list[Module], submission: Path, timeout: floa
     with tempfile.TemporaryDirectory(prefix="tinytorch-grade-") as scratch:
         work = Path(scratch)
         try:
-            problems = assemble(root, modules, submission, work)
+            problems = assemble(course, modules, submission, work)
             notes = describe_problems(problems)
         except OSError as error:  # an unreadable submission: a row saying so, not a crash
             problems, notes = {}, [f"could not copy the submission: {error}"]
         output, timed_out = run_build(work, timeout, test_timeout, memory_mb, threads)
-        cells = read_cells(modules, root, work, problems, timed_out, timeout)
+        cells = read_cells(course, modules, work, problems, timed_out, timeout)
     return Grade(submission.name, cells, notes, round(time.monotonic() - started, 1), timed_out, output[-4000:])
 
 
@@ -292,15 +287,15 @@ def submissions(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def grade_all(root: Path, folder: Path, jobs: int = 1, on_done=None, **limits) -> list[Grade]:
+def grade_all(course: Course, folder: Path, jobs: int = 1, on_done=None, **limits) -> list[Grade]:
     """Grade every submission in `folder`, `jobs` at a time; results in learner order."""
     from concurrent.futures import ThreadPoolExecutor
 
-    modules = graded(load(root), root)  # decided once, so that every learner is graded on the same checkpoints
+    modules = graded(course)  # decided once, so that every learner is graded on the same checkpoints
     found = submissions(folder)
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(grade_one, root, modules, s, threads=threads, **limits) for s in found]
+        futures = [pool.submit(grade_one, course, modules, s, threads=threads, **limits) for s in found]
         if on_done:
             for future in futures:
                 future.add_done_callback(lambda f: on_done(f.result()))
@@ -320,7 +315,7 @@ def report(grades: list[Grade], course: Course, limits: dict) -> dict:
                 "learner": g.learner,
                 "score": g.score,
                 "max_score": g.max_score,
-                "checkpoints_passed": sum(c.status == "passed" for c in g.cells.values()),
+                "checkpoints_passed": sum(c.status is Status.PASSED for c in g.cells.values()),
                 "duration": g.duration,
                 "timed_out": g.timed_out,
                 "problems": g.problems,
@@ -345,7 +340,7 @@ def gradescope(grade: Grade, course: Course) -> dict:
             "name": f"Checkpoint {checkpoint.id} · {checkpoint.name}: {checkpoint.capability}",
             "score": cell.points,
             "max_score": cell.max_points,
-            "status": "passed" if cell.status == "passed" else "failed",
+            "status": "passed" if cell.status is Status.PASSED else "failed",  # Gradescope's words
             "output": "\n".join(lines),
         })  # fmt: skip
     summary = "\n".join(grade.problems) or "All lessons were found and compiled."
@@ -378,31 +373,30 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def _given_path(text: str) -> Path:
-    """A path typed by the user, resolved against their folder at once: `tito` later moves to the
-    course root, where the defaults (relative paths) belong."""
+    """A path typed by the user, resolved against their folder."""
     return Path(text).resolve()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `tito grade`; pair with `run(args, root)` (tito.cli's handler signature)."""
+    """The options of `tito grade`; pair with `run(args, course)` (tito.cli's handler signature)."""
     add = parser.add_argument
     add("submissions", metavar="SUBMISSIONS_DIR", type=_given_path,
         help="one subdirectory per learner: their repository, or its modules/ folder")
     add("--jobs", "-j", type=int, default=max(1, (os.cpu_count() or 2) // 2),
         help="learners graded at once (default: half the CPU cores)")
-    add("--json", type=_given_path, default=OUT / "report.json", metavar="FILE",
-        help=f"where to write the JSON report (default {OUT / 'report.json'})")
-    add("--gradescope", type=_given_path, nargs="?", const=OUT / "gradescope", default=None, metavar="DIR",
-        help=f"also write DIR/<learner>/results.json for Gradescope (default DIR {OUT / 'gradescope'})")
+    add("--json", type=_given_path, default=None, metavar="FILE",
+        help=f"where to write the JSON report (default {BUILD}/grade/report.json)")
+    add("--gradescope", type=_given_path, nargs="?", const=GRADESCOPE_DEFAULT, default=None, metavar="DIR",
+        help=f"also write DIR/<learner>/results.json for Gradescope (default DIR {BUILD}/grade/gradescope)")
     add("--html", type=_given_path, default=None, metavar="FILE",
-        help="also write the class dashboard, one self-contained HTML page (e.g. build/grade/dashboard.html)")
+        help=f"also write the class dashboard, one self-contained HTML page (e.g. {BUILD}/grade/dashboard.html)")
     add("--timeout", type=float, default=TIMEOUT, help=f"seconds for one learner's whole build (default {TIMEOUT:g})")
     add("--test-timeout", type=float, default=TEST_TIMEOUT, help=f"seconds for one test (default {TEST_TIMEOUT:g})")
     add("--memory-mb", type=int, default=MEMORY_MB,
         help=f"address-space limit of each process, in MiB (default {MEMORY_MB})")  # fmt: skip
 
 
-def run(args: argparse.Namespace, root: Path) -> int:
+def run(args: argparse.Namespace, course: Course) -> int:
     """`tito grade`: 0 once every submission is graded (whatever the grades), 2 for a usage error."""
     from rich.console import Console
 
@@ -411,14 +405,13 @@ def run(args: argparse.Namespace, root: Path) -> int:
     if not folder.is_dir() or not submissions(folder):
         print(f"tito grade: {folder} is not a folder of submissions (one subfolder per learner)", file=sys.stderr)
         return 2
-    course = load(root)
     limits = {"timeout": args.timeout, "test_timeout": args.test_timeout, "memory_mb": args.memory_mb}
     console.print(f"Grading {len(submissions(folder))} submissions from {folder}, {args.jobs} at a time…")
 
     def done(grade: Grade) -> None:
         console.print(f"  graded {grade.learner}: {grade.score:g}/{grade.max_score} points in {grade.duration:.0f} s")
 
-    grades = grade_all(root, folder, jobs=args.jobs, on_done=done, **limits)
+    grades = grade_all(course, folder, jobs=args.jobs, on_done=done, **limits)
     console.print(table(grades, course))
     for g in grades:
         notes = g.problems + [f"checkpoint {cid}: {c.note}" for cid, c in g.cells.items()
@@ -426,17 +419,19 @@ def run(args: argparse.Namespace, root: Path) -> int:
         for note in notes:
             console.print(f"  {g.learner}: {note}")
     graded_report = report(grades, course, limits)
-    write_json(root / args.json, graded_report)  # an absolute path stays as it is
-    console.print(f"JSON report: {args.json}")
+    json_path = args.json or course.build.grade / "report.json"
+    write_json(json_path, graded_report)
+    console.print(f"JSON report: {json_path}")
     if args.html is not None:
         from tito import dashboard
 
-        dashboard.write(root / args.html, graded_report, course)
+        dashboard.write(args.html, graded_report, course)
         console.print(f"Class dashboard: {args.html}")
     if args.gradescope is not None:
+        folder = course.build.grade / "gradescope" if args.gradescope is GRADESCOPE_DEFAULT else args.gradescope
         for g in grades:
-            write_json(root / args.gradescope / g.learner / "results.json", gradescope(g, course))
-        console.print(f"Gradescope results: {args.gradescope}/<learner>/results.json")
+            write_json(folder / g.learner / "results.json", gradescope(g, course))
+        console.print(f"Gradescope results: {folder}/<learner>/results.json")
     return 0
 
 
@@ -445,11 +440,11 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        root = find_root()
+        course = load()
     except FileNotFoundError as error:
         print(f"tito grade: {error}", file=sys.stderr)
         return 3
-    return run(args, root)
+    return run(args, course)
 
 
 if __name__ == "__main__":

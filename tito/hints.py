@@ -79,10 +79,10 @@ def exercises(lesson: Path, text: str) -> list[Exercise]:
     return found
 
 
-def all_exercises(course: Course, root: Path) -> list[Exercise]:
+def all_exercises(course: Course) -> list[Exercise]:
     found = []
     for module in course.modules:
-        path = root / module.source
+        path = course.root / module.source
         if path.is_file():
             found += exercises(module.source, path.read_text(encoding="utf-8"))
     return found
@@ -100,9 +100,9 @@ class NoSuchExercise(LookupError):
         super().__init__(message)
 
 
-def find(course: Course, root: Path, name: str) -> Exercise:
+def find(course: Course, name: str) -> Exercise:
     """The exercise a learner means by `name` (case-insensitive), or NoSuchExercise."""
-    every = all_exercises(course, root)
+    every = all_exercises(course)
     key = name.strip().lower()
     exact = [e for e in every if e.name.lower() == key]
     matches = exact or [e for e in every if key in e.names]

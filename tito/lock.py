@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-LOCK_FILE = Path("build") / ".lock"
+from tito.manifest import Course
+
 DEFAULT_TIMEOUT = 600.0
 EXIT_BUSY = 75  # sysexits EX_TEMPFAIL: the exit code of a build that gave up waiting for the lock
 
@@ -23,14 +24,14 @@ class LockTimeout(RuntimeError):
 _held = None  # the open lock file of this process, kept alive for the process's lifetime
 
 
-def hold(root: Path = Path("."), timeout: float | None = None) -> None:
+def hold(course: Course, timeout: float | None = None) -> None:
     """Block until this process owns the lock (announcing the wait once), or raise LockTimeout."""
     global _held
     if _held is not None:
         return
     if timeout is None:
         timeout = float(os.environ.get("TINYTORCH_LOCK_TIMEOUT", DEFAULT_TIMEOUT))
-    path = root / LOCK_FILE
+    path = course.build.lock
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")
     deadline = time.monotonic() + timeout
@@ -43,7 +44,7 @@ def hold(root: Path = Path("."), timeout: float | None = None) -> None:
             if time.monotonic() >= deadline:
                 handle.close()
                 raise LockTimeout(
-                    f"another TinyTorch build still holds {LOCK_FILE} (pid {_owner(path)}) after {timeout:.0f} s"
+                    f"another TinyTorch build still holds {course.relative(path)} (pid {_owner(path)}) after {timeout:.0f} s"
                 ) from None
             if not announced:
                 print(f"Waiting for another TinyTorch build to finish (pid {_owner(path)})...", file=sys.stderr)

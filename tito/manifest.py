@@ -1,13 +1,16 @@
-"""The course manifest (modules/course.toml) as small immutable objects.
+"""The course: its manifest (modules/course.toml) as small immutable objects, where it lives
+(`Course.root`) and where its generated files go (`Course.build`, a `Layout` of build/).
 
 Everything that needs to know which modules exist -- dodo.py, the CLI, the release -- asks this
-module. It imports only the standard library so `tito checkpoint status` starts fast.
+module, and every path under build/ is named here once. Paths of course files (`Module.source`,
+`Checkpoint.file`) are relative to the root, as doit records them; layout paths are absolute.
+It imports only the standard library so `tito checkpoint status` starts fast.
 """
 from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -17,6 +20,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 MANIFEST = Path("modules") / "course.toml"
+BUILD = Path("build")  # everything generated; ignored by git, removed by `make clean`
 
 
 class UnknownName(ValueError):
@@ -42,10 +46,6 @@ class Checkpoint:
     @property
     def file(self) -> Path:
         return Path("checkpoints") / f"checkpoint_{self.id}_{self.name}.py"
-
-    @property
-    def result_file(self) -> Path:
-        return Path("build") / "checkpoints" / f"{self.id}.json"
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,87 @@ def export_path(target: str) -> Path:
 
 
 @dataclass(frozen=True)
+class Layout:
+    """Every generated path under the course's build/ folder, absolute."""
+
+    dir: Path  # <root>/build
+
+    @property
+    def db(self) -> Path:
+        """doit's state database (sqlite3 backend)."""
+        return self.dir / ".doit.db"
+
+    @property
+    def lock(self) -> Path:
+        """Held by every process that may write doit's database."""
+        return self.dir / ".lock"
+
+    @property
+    def imports(self) -> Path:
+        """tito.deps' cache of the imports found in each lesson and checkpoint."""
+        return self.dir / ".imports.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.dir / "checkpoints"
+
+    def result(self, checkpoint: Checkpoint) -> Path:
+        """A checkpoint's last result (tito.results.CheckpointResult)."""
+        return self.checkpoints / f"{checkpoint.id}.json"
+
+    @property
+    def notebooks(self) -> Path:
+        return self.dir / "notebooks"
+
+    def notebook(self, module: Module) -> Path:
+        return self.notebooks / f"{module.id}.ipynb"
+
+    @property
+    def release(self) -> Path:
+        """The student edition."""
+        return self.dir / "release"
+
+    @property
+    def grade(self) -> Path:
+        """Class grading reports."""
+        return self.dir / "grade"
+
+    @property
+    def bench(self) -> Path:
+        """Benchmark reports."""
+        return self.dir / "bench"
+
+    @property
+    def tinygpt(self) -> Path:
+        """The trained TinyGPT (bench/train_tinygpt.py): checkpoint, vocabulary, report."""
+        return self.dir / "tinygpt"
+
+
+@dataclass(frozen=True)
 class Course:
+    root: Path  # absolute: the folder holding modules/course.toml
     stages: tuple[Stage, ...]
     modules: tuple[Module, ...]
+
+    @cached_property
+    def build(self) -> Layout:
+        return Layout(self.root / BUILD)
+
+    def at(self, root: Path) -> Course:
+        """The same course in another folder (a grading copy)."""
+        return replace(self, root=Path(root).resolve())
+
+    def relative(self, path: Path) -> str:
+        """A path under the root as the learner sees it from there: `build/checkpoints/08.json`."""
+        return Path(path).relative_to(self.root).as_posix()
+
+    def available(self, module: Module) -> bool:
+        """The module's lesson and checkpoint both exist (dodo.py makes a placeholder task otherwise)."""
+        return (self.root / module.source).is_file() and (self.root / module.checkpoint.file).is_file()
+
+    def missing_file(self, module: Module) -> Path | None:
+        """The first of the module's lesson and checkpoint that does not exist."""
+        return next((p for p in (module.source, module.checkpoint.file) if not (self.root / p).is_file()), None)
 
     @cached_property
     def checkpoints(self) -> tuple[Checkpoint, ...]:
@@ -147,7 +225,8 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def load(root: Path | None = None) -> Course:
-    root = root or find_root()
+    """The course at `root` (default: found from the current folder, see find_root)."""
+    root = Path(root).resolve() if root is not None else find_root()
     raw = tomllib.loads((root / MANIFEST).read_text(encoding="utf-8"))
     modules = []
     for index, row in enumerate(raw["module"]):
@@ -157,4 +236,4 @@ def load(root: Path | None = None) -> Course:
     stages = tuple(
         Stage(s["name"], s["capability"], tuple(m for m in modules if m.stage == s["name"])) for s in raw["stage"]
     )
-    return Course(stages, tuple(modules))
+    return Course(root, stages, tuple(modules))

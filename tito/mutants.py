@@ -259,13 +259,13 @@ class Workspace:
     """A private copy of the course with every module exported; lessons are swapped in one at a time."""
 
     def __init__(self, root: Path, course: Course):
-        self.course = course
         self.root = Path(tempfile.mkdtemp(prefix="tinytorch-mutants-"))
+        self.course = course.at(self.root)  # the same course, in the private copy
         for name in COPIED:
             shutil.copytree(root / name, self.root / name, ignore=IGNORE)
         for module in course.modules:
             if (self.root / module.source).exists():
-                export.export_module(module, self.root)
+                export.export_module(self.course, module)
         self.server = subprocess.Popen(
             [sys.executable, "-m", "tito.mutants", "serve"], cwd=self.root,
             env=runner.child_env(self.root, self.root / "unused.json"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -278,16 +278,16 @@ class Workspace:
         original = lesson.read_text(encoding="utf-8")
         lesson.write_text(text, encoding="utf-8")
         try:
-            export.export_module(module, self.root)
+            export.export_module(self.course, module)
         except export.ExportError:
             lesson.write_text(original, encoding="utf-8")
-            export.export_module(module, self.root)
+            export.export_module(self.course, module)
             return Run(KILLED, [], ["export"], 0.0)
         try:
             return self._pytest(module, first_failure, timeout)
         finally:
             lesson.write_text(original, encoding="utf-8")
-            export.export_module(module, self.root)
+            export.export_module(self.course, module)
 
     def _pytest(self, module: Module, first_failure: bool, timeout: float | None) -> Run:
         record = self.root / f".result-{module.id}.json"

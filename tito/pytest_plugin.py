@@ -9,23 +9,22 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 
-_records: dict[str, dict] = {}
+from tito.results import COLLECTION, Frame, PytestReport, Status, TestRecord
+
+_records: dict[str, TestRecord] = {}
 _started = time.perf_counter()
 
 
-def _location(report) -> list[dict]:
+def _location(report) -> tuple[Frame, ...]:
     """Every traceback entry (file, line) of a failure, innermost last."""
     entries = getattr(getattr(report.longrepr, "reprtraceback", None), "reprentries", []) or []
-    frames = []
-    for entry in entries:
-        loc = getattr(entry, "reprfileloc", None)
-        if loc is not None:
-            frames.append({"path": loc.path, "line": loc.lineno, "message": loc.message})
-    return frames
+    locations = [getattr(entry, "reprfileloc", None) for entry in entries]
+    return tuple(Frame(str(loc.path), int(loc.lineno), str(loc.message)) for loc in locations if loc is not None)
 
 
 def _message(report) -> str:
@@ -34,27 +33,24 @@ def _message(report) -> str:
 
 
 def pytest_runtest_logreport(report):
+    """Called for setup, call and teardown: the test's record adds up their durations and keeps the
+    first failure (or skip)."""
     name = report.nodeid.split("::")[-1]
-    record = _records.setdefault(
-        report.nodeid, {"name": name, "nodeid": report.nodeid, "outcome": "passed", "duration": 0.0}
-    )
-    record["duration"] = round(record["duration"] + report.duration, 6)
-    if report.failed:
-        record.update(outcome="failed", message=_message(report), traceback=_location(report))
-    elif report.skipped and record["outcome"] == "passed":
-        record.update(outcome="skipped", message=_message(report))
+    record = _records.get(report.nodeid) or TestRecord(name, report.nodeid, Status.PASSED, 0.0)
+    record = replace(record, duration=round(record.duration + report.duration, 6))
+    if report.failed and not record.failed:
+        record = replace(record, outcome=Status.FAILED, message=_message(report), traceback=_location(report))
+    elif report.skipped and record.outcome is Status.PASSED:
+        record = replace(record, outcome=Status.SKIPPED, message=_message(report))
+    _records[report.nodeid] = record
 
 
 def pytest_collectreport(report):
     if report.failed:
-        _records[report.nodeid or "collection"] = {
-            "name": "collection",
-            "nodeid": report.nodeid,
-            "outcome": "failed",
-            "duration": 0.0,
-            "message": str(report.longrepr).strip().splitlines()[-1] if report.longrepr else "collection failed",
-            "traceback": _location(report),
-        }
+        message = str(report.longrepr).strip().splitlines()[-1] if report.longrepr else "collection failed"
+        _records[report.nodeid or COLLECTION] = TestRecord(
+            COLLECTION, report.nodeid, Status.FAILED, 0.0, message, _location(report)
+        )
 
 
 @pytest.hookimpl(trylast=True)
@@ -62,12 +58,7 @@ def pytest_sessionfinish(session, exitstatus):
     path = os.environ.get("TITO_RESULT_JSON")
     if not path:
         return
-    tests = list(_records.values())
-    result = {
-        "tests": tests,
-        "tests_passed": sum(t["outcome"] == "passed" for t in tests),
-        "duration": round(time.perf_counter() - _started, 3),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    report = PytestReport(tuple(_records.values()), round(time.perf_counter() - _started, 3), finished_at)
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(result, handle, indent=2)
+        json.dump(report.to_json(), handle, indent=2)

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tito.export import CELL_START, Cell
-from tito.manifest import Course, export_path, load
+from tito.manifest import Course, export_path
 
-OUT = Path("build") / "release"
 README_TEMPLATE = Path("tito") / "learner_readme.md"
 MODULE_TABLE = "<!-- module table -->"
 
@@ -201,10 +200,10 @@ def _is_generated(path: Path, generated: set[Path]) -> bool:
     return path in generated or (path.parent == core and path.suffix == ".py" and path.name != "__init__.py")
 
 
-def source_files(root: Path = Path(".")) -> list[Path]:
-    """Every file the release reads, relative to root and sorted (the doit task's file_dep)."""
-    root = Path(root)
-    generated = _generated_files(load(root))
+def source_files(course: Course) -> list[Path]:
+    """Every file the release reads, relative to the course root and sorted (the doit task's file_dep)."""
+    root = course.root
+    generated = _generated_files(course)
     found = [Path(name) for name in TOP_FILES if (root / name).is_file()]
     for folder in (*TOP_DIRS, "modules"):
         if (root / folder).is_dir():
@@ -221,14 +220,13 @@ def module_table(course: Course) -> str:
     return "\n".join(rows)
 
 
-def render(root: Path = Path(".")) -> tuple[dict[Path, bytes], Summary]:
+def render(course: Course) -> tuple[dict[Path, bytes], Summary]:
     """Every release file's bytes, keyed by path relative to the release root. Writes nothing."""
-    root = Path(root)
-    course = load(root)
+    root = course.root
     files: dict[Path, bytes] = {}
     errors: list[str] = []
     stubs = dropped = 0
-    for relative in source_files(root):
+    for relative in source_files(course):
         data = (root / relative).read_bytes()
         if relative.parts[0] == "modules" and relative.suffix == ".py":
             try:
@@ -248,18 +246,18 @@ def render(root: Path = Path(".")) -> tuple[dict[Path, bytes], Summary]:
         files[Path("README.md")] = readme.encode("utf-8")
     if errors:
         raise ReleaseError("\n".join(errors))
-    summary = Summary(OUT, len(files), sum(len(d) for d in files.values()), stubs, dropped)
+    summary = Summary(course.build.release, len(files), sum(len(d) for d in files.values()), stubs, dropped)
     return dict(sorted(files.items())), summary
 
 
-def build_release(root: Path = Path("."), out: Path = OUT) -> Summary:
-    """Write the student edition to `out` (relative paths are under root); ReleaseError on a problem.
+def build_release(course: Course, out: Path | None = None) -> Summary:
+    """Write the student edition to `out` (default build/release; relative paths are under the course
+    root); ReleaseError on a problem.
 
     Built in a temporary sibling folder, then swapped in: on error the previous release stays whole.
     """
-    root = Path(root)
-    out = out if Path(out).is_absolute() else root / out
-    files, summary = render(root)
+    out = course.root / out if out is not None else course.build.release
+    files, summary = render(course)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
     try:
@@ -282,17 +280,17 @@ def build_release(root: Path = Path("."), out: Path = OUT) -> Summary:
     return summary
 
 
-def clean(root: Path = Path("."), out: Path = OUT) -> None:
+def clean(course: Course) -> None:
     """Remove the release (the doit task's clean action)."""
-    shutil.rmtree(Path(root) / out, ignore_errors=True)
+    shutil.rmtree(course.build.release, ignore_errors=True)
 
 
-def doit_action(root: Path = Path("."), out: Path = OUT):
+def doit_action(course: Course, out: Path | None = None):
     """The `release` task's action: a problem fails the task with every `path:line`, no traceback."""
     from doit.exceptions import TaskFailed
 
     try:
-        print(build_release(root, out), flush=True)
+        print(build_release(course, out), flush=True)
     except ReleaseError as error:
         return TaskFailed(f"{error}\nThe release was not written (the previous one, if any, is unchanged).")
     return True

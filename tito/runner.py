@@ -14,24 +14,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tito.export import write_atomic
-from tito.manifest import Checkpoint
+from tito.manifest import Checkpoint, Course
+from tito.results import COLLECTION, CheckpointResult, InvalidResult, PytestReport, Status
 
 TEST_TIMEOUT = float(os.environ.get("TINYTORCH_TEST_TIMEOUT", 120))
 RUN_TIMEOUT = float(os.environ.get("TINYTORCH_CHECKPOINT_TIMEOUT", 600))
-
-
-@dataclass
-class Outcome:
-    result: dict
-
-    @property
-    def passed(self) -> bool:
-        return self.result["status"] == "passed"
 
 
 def count_tests(path: Path) -> int:
@@ -67,8 +58,10 @@ def child_env(root: Path, result_path: Path) -> dict:
     return env
 
 
-def run(checkpoint: Checkpoint, root: Path = Path("."), live: bool = False) -> Outcome:
-    """Run the checkpoint's pytest file; `live` streams pytest's verbose output to the terminal."""
+def run(course: Course, checkpoint: Checkpoint, live: bool = False) -> CheckpointResult:
+    """Run the checkpoint's pytest file, record the result and return it; `live` streams pytest's
+    verbose output to the terminal."""
+    root = course.root
     with tempfile.TemporaryDirectory() as scratch:
         raw_path = Path(scratch) / "raw.json"
         process = subprocess.Popen(
@@ -86,63 +79,63 @@ def run(checkpoint: Checkpoint, root: Path = Path("."), live: bool = False) -> O
         except KeyboardInterrupt:
             os.killpg(process.pid, signal.SIGKILL)
             raise
-        raw = json.loads(raw_path.read_text()) if raw_path.exists() else None
-    result = summarise(checkpoint, raw, output or "", process.returncode, timed_out)
-    path = root / checkpoint.result_file
-    write_atomic(path, json.dumps(result, indent=2) + "\n")
-    return Outcome(result)
+        report = read_report(raw_path)
+    total = count_tests(root / checkpoint.file)
+    result = summarise(checkpoint, report, output or "", process.returncode, timed_out, total)
+    write_atomic(course.build.result(checkpoint), result.dumps())
+    return result
 
 
-def summarise(checkpoint: Checkpoint, raw: dict | None, output: str, returncode: int, timed_out: bool) -> dict:
-    tests = raw["tests"] if raw else []
-    collected = [t for t in tests if t["name"] != "collection"]
-    total = len(collected) if collected and len(collected) == len(tests) else count_tests(checkpoint.file)
-    passed = sum(t["outcome"] == "passed" for t in collected)
+def read_report(path: Path) -> PytestReport | None:
+    """The plugin's report, or None when pytest ended before writing a valid one."""
+    try:
+        return PytestReport.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, InvalidResult):
+        return None
+
+
+def summarise(checkpoint: Checkpoint, report: PytestReport | None, output: str, returncode: int,
+              timed_out: bool, defined: int) -> CheckpointResult:  # fmt: skip
+    """The run's result; `defined` (the file's test functions) is the total when collection failed."""
+    tests = report.tests if report else ()
+    collected = [t for t in tests if t.name != COLLECTION]
+    total = len(collected) if collected and len(collected) == len(tests) else defined
+    passed = sum(t.outcome is Status.PASSED for t in collected)
     if timed_out:
-        status, note = "timeout", f"stopped after {RUN_TIMEOUT:g} s (TINYTORCH_CHECKPOINT_TIMEOUT)"
-    elif raw is None:
-        status, note = "error", "pytest ended before writing a result"
+        status, note = Status.TIMEOUT, f"stopped after {RUN_TIMEOUT:g} s (TINYTORCH_CHECKPOINT_TIMEOUT)"
+    elif report is None:
+        status, note = Status.ERROR, "pytest ended before writing a result"
     elif returncode == 0 and passed == total and total > 0:
-        status, note = "passed", None
+        status, note = Status.PASSED, None
     else:
-        status, note = "failed", None
-    return {
-        "checkpoint": checkpoint.id,
-        "name": checkpoint.name,
-        "module": checkpoint.module_id,
-        "capability": checkpoint.capability,
-        "status": status,
-        "tests_passed": passed,
-        "tests_total": total,
-        "duration": raw["duration"] if raw else None,
-        "finished_at": raw["finished_at"] if raw else datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "note": note,
-        "tests": tests,
-        "output": output[-4000:] if status != "passed" else "",
-    }
+        status, note = Status.FAILED, None
+    return CheckpointResult(
+        checkpoint=checkpoint.id, name=checkpoint.name, module=checkpoint.module_id, capability=checkpoint.capability,
+        status=status, tests_passed=passed, tests_total=max(total, passed),
+        duration=report.duration if report else None,
+        finished_at=report.finished_at if report else datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        note=note, tests=tuple(tests), output=output[-4000:] if status is not Status.PASSED else "",
+    )  # fmt: skip
 
 
-def describe(result: dict) -> str:
+def describe(result: CheckpointResult) -> str:
     """Plain-text summary printed by doit: one line, plus one per failed test."""
-    mark = "PASS" if result["status"] == "passed" else "FAIL"
+    mark = "PASS" if result.passed else "FAIL"
     lines = [
-        f"{mark} checkpoint {result['checkpoint']} {result['name']}: "
-        f"{result['tests_passed']}/{result['tests_total']} tests passed"
-        + (f" ({result['note']})" if result["note"] else "")
+        f"{mark} checkpoint {result.checkpoint} {result.name}: {result.tests_passed}/{result.tests_total} tests passed"
+        + (f" ({result.note})" if result.note else "")
     ]
-    for test in result["tests"]:
-        if test["outcome"] == "failed":
-            lines.append(f"     x {test['name']}: {test.get('message', '')}")
+    lines += [f"     x {test.name}: {test.message}" for test in result.failed_tests]
     return "\n".join(lines)
 
 
-def doit_action(checkpoint: Checkpoint):
+def doit_action(course: Course, checkpoint: Checkpoint):
     """The `checkpoint:NN` task's action: run, print the summary, tell doit whether it passed."""
     from doit.exceptions import TaskFailed
 
-    outcome = run(checkpoint)
-    print(describe(outcome.result), flush=True)
-    if outcome.passed:
+    result = run(course, checkpoint)
+    print(describe(result), flush=True)
+    if result.passed:
         return True
     return TaskFailed(
         f"checkpoint {checkpoint.id} did not pass. `tito module complete {checkpoint.module_id}` "

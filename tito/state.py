@@ -18,15 +18,15 @@ This never runs a test and imports only the standard library (no NumPy, doit or 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tito import database
-from tito.manifest import Checkpoint, Course, Module, Stage, load
+from tito.manifest import Checkpoint, Course, Module, Stage
+from tito.results import CheckpointResult, InvalidResult, Status
 
-STATES = ("passed", "stale", "failed", "ready", "locked", "unavailable")
+STATES = (Status.PASSED, Status.STALE, Status.FAILED, Status.READY, Status.LOCKED, Status.UNAVAILABLE)
 
 
 @dataclass
@@ -36,23 +36,23 @@ class Entry:
     checkpoint: Checkpoint
     module: Module
     stage: Stage
-    state: str = "ready"
-    own: str = "never"  # the state judged alone, before propagation
-    result: dict | None = None  # the last run's JSON
+    state: Status = Status.READY  # one of STATES
+    own: Status = Status.NEVER  # the state judged alone, before propagation
+    result: CheckpointResult | None = None  # the last run
     reasons: list[str] = field(default_factory=list)  # why stale / locked / unavailable
     changed: list[str] = field(default_factory=list)  # input files changed since the last pass
 
     @property
     def tests_passed(self) -> int:
-        return int(self.result.get("tests_passed") or 0) if self.result else 0
+        return self.result.tests_passed if self.result else 0
 
     @property
     def tests_total(self) -> int:
-        return int(self.result.get("tests_total") or 0) if self.result else 0
+        return self.result.tests_total if self.result else 0
 
     @property
     def last_run(self) -> str | None:
-        return self.result.get("finished_at") if self.result else None
+        return self.result.finished_at if self.result else None
 
     @property
     def progress(self) -> float:
@@ -61,15 +61,15 @@ class Entry:
         A locked checkpoint counts 0 whatever its old result: it must be earned again once the
         checkpoints before it pass, and stage progress should not claim otherwise.
         """
-        if self.state not in ("passed", "stale", "failed") or not self.tests_total:
+        if self.state not in (Status.PASSED, Status.STALE, Status.FAILED) or not self.tests_total:
             return 0.0
         return self.tests_passed / self.tests_total
 
     @property
     def label(self) -> str:
-        if self.state == "failed":
+        if self.state is Status.FAILED:
             return f"failed {self.tests_passed}/{self.tests_total}"
-        return "not yet available" if self.state == "unavailable" else self.state
+        return "not yet available" if self.state is Status.UNAVAILABLE else self.state.value
 
     def as_json(self) -> dict:
         return {
@@ -77,7 +77,7 @@ class Entry:
             "name": self.checkpoint.name,
             "module": self.module.id,
             "stage": self.stage.name,
-            "state": self.state,
+            "state": self.state.value,
             "tests_passed": self.tests_passed,
             "tests_total": self.tests_total,
             "last_run": self.last_run,
@@ -95,27 +95,27 @@ class Progress:
 
     @property
     def passed(self) -> int:
-        return sum(e.state == "passed" for e in self.entries)
+        return sum(e.state is Status.PASSED for e in self.entries)
 
     @property
     def next(self) -> Entry | None:
         """The first checkpoint that is not passed: where the learner is."""
-        return next((e for e in self.entries if e.state != "passed"), None)
+        return next((e for e in self.entries if e.state is not Status.PASSED), None)
 
     @property
     def test_target(self) -> Entry | None:
         """What `tito checkpoint test` runs by default: the first checkpoint that failed or never
         ran (stale ones before it are re-checked on the way), else the last stale one."""
-        runnable = [e for e in self.entries if e.state != "unavailable"]
-        first = next((e for e in runnable if e.own in ("failed", "never")), None)
-        return first or next((e for e in reversed(runnable) if e.state != "passed"), None)
+        runnable = [e for e in self.entries if e.state is not Status.UNAVAILABLE]
+        first = next((e for e in runnable if e.own in (Status.FAILED, Status.NEVER)), None)
+        return first or next((e for e in reversed(runnable) if e.state is not Status.PASSED), None)
 
     @property
     def next_command(self) -> str | None:
         entry = self.next
-        if entry is None or entry.state == "unavailable":
+        if entry is None or entry.state is Status.UNAVAILABLE:
             return None
-        if entry.state == "stale":
+        if entry.state is Status.STALE:
             return f"tito checkpoint test {self.test_target.checkpoint.id}"
         return complete_command(entry.module)
 
@@ -135,7 +135,7 @@ class Progress:
                 "name": stage.name,
                 "capability": stage.capability,
                 "checkpoints": [e.checkpoint.id for e in entries],
-                "passed": sum(e.state == "passed" for e in entries),
+                "passed": sum(e.state is Status.PASSED for e in entries),
                 "total": len(entries),
                 "progress": round(self.stage_progress(stage), 4),
             })  # fmt: skip
@@ -144,11 +144,6 @@ class Progress:
 
 def complete_command(module: Module) -> str:
     return f"tito module complete {module.id}"
-
-
-def available(module: Module, root: Path) -> bool:
-    """dodo.py makes a placeholder task (no actions) for a module whose lesson or checkpoint is missing."""
-    return (root / module.source).is_file() and (root / module.checkpoint.file).is_file()
 
 
 def recorded(tasks: dict, task: str, path: Path) -> dict | None:
@@ -175,12 +170,12 @@ def file_changed(root: Path, path: str, stored) -> bool:
     return hashlib.md5((root / path).read_bytes()).hexdigest() != md5
 
 
-def changed_inputs(course: Course, tasks: dict, row: dict, root: Path) -> list[str]:
+def changed_inputs(course: Course, tasks: dict, row: dict) -> list[str]:
     """The checkpoint's inputs changed since doit recorded it: its own file deps, and the lessons
     behind the exported files it uses (a lesson edited but not yet exported is a change too)."""
     changed = []
     for path in row.get("deps:", []):
-        if file_changed(root, path, row.get(path)):
+        if file_changed(course.root, path, row.get(path)):
             changed.append(f"{path} changed")
         module = exporting_module(course, path)
         if module is None:
@@ -190,7 +185,7 @@ def changed_inputs(course: Course, tasks: dict, row: dict, root: Path) -> list[s
             changed.append(f"{module.source.as_posix()} changed (its last export failed or never ran)")
             continue
         for source in export_row.get("deps:", []):
-            if file_changed(root, source, export_row.get(source)):
+            if file_changed(course.root, source, export_row.get(source)):
                 changed.append(f"{source} changed (not exported yet)")
     return list(dict.fromkeys(changed))
 
@@ -203,90 +198,85 @@ def exporting_module(course: Course, path: str) -> Module | None:
     return course.module_for_target(".".join(parts[1:]))
 
 
-def read_result(root: Path, checkpoint: Checkpoint) -> tuple[dict | None, str | None]:
-    """The checkpoint's JSON, or (None, why it could not be used)."""
-    path = root / checkpoint.result_file
+def read_result(course: Course, checkpoint: Checkpoint) -> tuple[CheckpointResult | None, str | None]:
+    """The checkpoint's last result, or (None, why it could not be used)."""
     try:
-        result = json.loads(path.read_text(encoding="utf-8"))
+        return CheckpointResult.read(course.build.result(checkpoint)), None
     except FileNotFoundError:
         return None, "missing"
-    except (OSError, ValueError) as error:
+    except InvalidResult as error:
         return None, f"unreadable ({error})"
-    if not isinstance(result, dict) or result.get("status") not in ("passed", "failed", "timeout", "error"):
-        return None, "unreadable (not a checkpoint result)"
-    return result, None
 
 
-def own_state(entry: Entry, course: Course, tasks: dict | None, root: Path, warnings: list[str]) -> None:
+def own_state(entry: Entry, course: Course, tasks: dict | None, warnings: list[str]) -> None:
     """Fill entry.own/result/reasons/changed, judging this checkpoint alone."""
     checkpoint, module = entry.checkpoint, entry.module
-    if not available(module, root):
-        missing = module.source if not (root / module.source).is_file() else checkpoint.file
-        entry.own, entry.reasons = "unavailable", [f"{missing.as_posix()} does not exist"]
+    missing = course.missing_file(module)
+    if missing is not None:
+        entry.own, entry.reasons = Status.UNAVAILABLE, [f"{missing.as_posix()} does not exist"]
         return
-    result, problem = read_result(root, checkpoint)
+    result, problem = read_result(course, checkpoint)
     row = recorded(tasks, checkpoint.task, checkpoint.file) if tasks is not None else None
     entry.result = result
     rebuild = f"run `tito checkpoint test {checkpoint.id}` to rebuild it"
     if result is None:
-        path = checkpoint.result_file.as_posix()
+        path = course.relative(course.build.result(checkpoint))
         if problem != "missing":
             warnings.append(f"warning: {path} is {problem}: result treated as unknown; {rebuild}")
         elif row is not None:
             warnings.append(f"warning: {path} is missing although doit recorded checkpoint {checkpoint.id} "
                             f"as passed: result treated as unknown; {rebuild}")  # fmt: skip
         if row is not None:
-            entry.own, entry.reasons = "stale", [f"{checkpoint.result_file.as_posix()} is {problem}"]
+            entry.own, entry.reasons = Status.STALE, [f"{path} is {problem}"]
         return
-    if result["status"] != "passed":
-        entry.own = "failed"
-        if result.get("note"):
-            entry.reasons = [result["note"]]
+    if not result.passed:
+        entry.own = Status.FAILED
+        if result.note:
+            entry.reasons = [result.note]
         return
     if tasks is None:
-        entry.own, entry.reasons = "stale", [f"{database.DB_FILE.as_posix()} is unreadable"]
+        entry.own, entry.reasons = Status.STALE, [f"{course.relative(course.build.db)} is unreadable"]
     elif row is None:
-        entry.own, entry.reasons = "stale", ["this pass is not recorded in doit's database"]
+        entry.own, entry.reasons = Status.STALE, ["this pass is not recorded in doit's database"]
     else:
-        entry.changed = changed_inputs(course, tasks, row, root)
-        entry.own = "stale" if entry.changed else "passed"
+        entry.changed = changed_inputs(course, tasks, row)
+        entry.own = Status.STALE if entry.changed else Status.PASSED
         entry.reasons = list(entry.changed)
 
 
 def propagate(entries: list[Entry]) -> None:
     blocker = stale_before = None
     for entry in entries:
-        if entry.own == "unavailable":
-            entry.state = "unavailable"
+        if entry.own is Status.UNAVAILABLE:
+            entry.state = Status.UNAVAILABLE
         elif blocker is not None:
-            entry.state = "locked"
+            entry.state = Status.LOCKED
             entry.reasons = [f"checkpoint {blocker.checkpoint.id} is {blocker.label}", *entry.reasons]
-        elif entry.own == "never":
-            entry.state = "locked" if stale_before else "ready"
+        elif entry.own is Status.NEVER:
+            entry.state = Status.LOCKED if stale_before else Status.READY
             if stale_before:
                 entry.reasons = [f"checkpoint {stale_before.checkpoint.id} needs re-checking first"]
-        elif entry.own == "passed" and stale_before is not None:
-            entry.state = "stale"
+        elif entry.own is Status.PASSED and stale_before is not None:
+            entry.state = Status.STALE
             entry.reasons = [f"an earlier checkpoint ({stale_before.checkpoint.id}) needs re-checking"]
         else:
             entry.state = entry.own
-        if blocker is None and entry.state in ("failed", "ready", "locked", "unavailable"):
+        if blocker is None and entry.state in (Status.FAILED, Status.READY, Status.LOCKED, Status.UNAVAILABLE):
             blocker = entry
-        if stale_before is None and entry.state == "stale":
+        if stale_before is None and entry.state is Status.STALE:
             stale_before = entry
 
 
-def compute(root: Path = Path("."), course: Course | None = None) -> Progress:
-    course = course or load(root)
+def compute(course: Course) -> Progress:
     warnings: list[str] = []
     try:
-        tasks: dict | None = database.read_tasks(root)
+        tasks: dict | None = database.read_tasks(course)
     except database.CorruptDatabase as error:
         tasks = None
         warnings.append(f"warning: {error}: results treated as unknown; run `tito checkpoint test` to rebuild it")
     stage_of = {m.id: s for s in course.stages for m in s.modules}
     entries = [Entry(m.checkpoint, m, stage_of[m.id]) for m in course.modules]
     for entry in entries:
-        own_state(entry, course, tasks, root, warnings)
+        own_state(entry, course, tasks, warnings)
     propagate(entries)
     return Progress(course, entries, warnings)

@@ -14,15 +14,21 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from tito.results import CheckpointResult, Status
 from tito.state import Entry, Progress
 
 if TYPE_CHECKING:  # tito.failures imports the exporter: only failure reports need it
     from tito.failures import Failure, Place
 
-ICONS = {"passed": "✅", "stale": "🔄", "failed": "❌", "ready": "🚀", "locked": "🔒", "unavailable": "⏳"}
-STYLES = {
-    "passed": "green", "stale": "yellow", "failed": "red", "ready": "cyan", "locked": "dim", "unavailable": "dim",
+ICONS = {
+    Status.PASSED: "✅", Status.STALE: "🔄", Status.FAILED: "❌", Status.READY: "🚀", Status.LOCKED: "🔒",
+    Status.UNAVAILABLE: "⏳",
 }  # fmt: skip
+STYLES = {
+    Status.PASSED: "green", Status.STALE: "yellow", Status.FAILED: "red", Status.READY: "cyan",
+    Status.LOCKED: "dim", Status.UNAVAILABLE: "dim",
+}  # fmt: skip
+TEST_MARKS = {Status.PASSED: "✓", Status.FAILED: "✗", Status.SKIPPED: "-"}
 BAR_WIDTH = 12
 MESSAGE_LINES = 8  # of a failed test's message in the failure report
 
@@ -55,7 +61,7 @@ def state_text(entry: Entry) -> Text:
 
 
 def passed_count(entries: list[Entry]) -> str:
-    return f"{sum(e.state == 'passed' for e in entries)}/{len(entries)}"
+    return f"{sum(e.state is Status.PASSED for e in entries)}/{len(entries)}"
 
 
 def command(text: str) -> tuple[str, str]:
@@ -93,7 +99,7 @@ def position(progress: Progress) -> Text:
         return Text(done, style="bold green")
     where = f"📍 You are at {entry.module.id} · {entry.module.title} ({entry.stage.name}), "
     where += f"checkpoint {entry.checkpoint.id} {entry.checkpoint.name}: {entry.label}"
-    if entry.reasons and entry.state != "unavailable":
+    if entry.reasons and entry.state is not Status.UNAVAILABLE:
         where += f" ({entry.reasons[0]})"
     return Text(where)
 
@@ -102,7 +108,7 @@ def next_step(progress: Progress) -> Text:
     entry = progress.next
     if entry is None:
         return Text("")
-    if entry.state == "unavailable":
+    if entry.state is Status.UNAVAILABLE:
         return Text(f"⏳ Next: {entry.module.id} is not yet available ({entry.reasons[0]}).")
     return Text.assemble("👉 Next: ", command(progress.next_command))
 
@@ -122,22 +128,20 @@ def details(progress: Progress) -> Tree:
     """Each checkpoint's tests with their last outcome and duration; what changed for stale ones."""
     tree = Tree(Text("Details", style="bold"))
     for entry in progress.entries:
-        if entry.state == "unavailable":
+        if entry.state is Status.UNAVAILABLE:
             continue
         head = Text.assemble(f"{entry.checkpoint.id} {entry.checkpoint.name} ", state_text(entry))
         if entry.last_run:
             head.append(f"  last run {entry.last_run}", style="dim")
-            if entry.result.get("duration") is not None:
-                head.append(f" in {entry.result['duration']:.2f} s", style="dim")
+            if entry.result.duration is not None:
+                head.append(f" in {entry.result.duration:.2f} s", style="dim")
         node = tree.add(head)
         for reason in entry.reasons:
             node.add(Text(f"↻ {reason}", style="yellow"))
-        for test in (entry.result or {}).get("tests", []):
-            outcome = test.get("outcome")
-            mark = {"passed": "✓", "failed": "✗", "skipped": "-"}.get(outcome, "?")
-            line = Text(f"{mark} {test['name']}  {outcome}  {float(test.get('duration') or 0):.3f} s")
-            if outcome == "failed" and test.get("message"):
-                line.append(f"  {test['message'].splitlines()[0]}", style="red")
+        for test in entry.result.tests if entry.result else ():
+            line = Text(f"{TEST_MARKS[test.outcome]} {test.name}  {test.outcome}  {test.duration:.3f} s")
+            if test.failed and test.message:
+                line.append(f"  {test.message.splitlines()[0]}", style="red")
             node.add(line)
     return tree
 
@@ -183,7 +187,7 @@ def unlock_view(progress: Progress, needs: list[str]) -> Group:
     if entry is None:
         return Group(position(progress))
     c, m = entry.checkpoint, entry.module
-    if entry.state == "unavailable":
+    if entry.state is Status.UNAVAILABLE:
         return Group(Text(f"⏳ Next to unlock: checkpoint {c.id} · {c.name} ({m.id}), which is not yet "
                           f"available: {entry.reasons[0]}."))  # fmt: skip
     lines = [
@@ -217,14 +221,14 @@ def celebration(progress: Progress, entry: Entry, title: str = "Module complete"
         Text.assemble(f"🎯 {stage.name} ", bar(fraction), f" {percent(fraction)}  "
                       f"({passed_count(stage_entries)} checkpoints)"),
     ]  # fmt: skip
-    if all(e.state == "passed" for e in stage_entries):
+    if all(e.state is Status.PASSED for e in stage_entries):
         lines.append(Text(f"🏆 Stage complete: {stage.name} — {stage.capability}", style="bold"))
     following = progress.next
     if following is None:
         lines.append(Text("🏆 Every checkpoint passed: the whole course is done.", style="bold"))
     else:
         module = following.module
-        if following.state == "unavailable":
+        if following.state is Status.UNAVAILABLE:
             lines.append(Text(f"⏭  Next module: {module.id} · {module.title} (not yet available)"))
         else:
             capability = following.checkpoint.capability
@@ -245,8 +249,8 @@ def place_text(label: str, place: Place) -> Text:
 def failure_report(entry: Entry, found: list[Failure], blocked_target: Entry | None = None) -> Group:
     c = entry.checkpoint
     headline = f"❌ Checkpoint {c.id} · {c.name} failed: {entry.tests_passed}/{entry.tests_total} tests passed"
-    if entry.result and entry.result.get("note"):
-        headline += f" ({entry.result['note']})"
+    if entry.result and entry.result.note:
+        headline += f" ({entry.result.note})"
     lines = [Text(headline, style="bold red")]
     if blocked_target is not None:
         lines.append(Text(f"   It must pass before checkpoint {blocked_target.checkpoint.id} "
@@ -278,12 +282,12 @@ def export_failure(message: str, place: Place | None, module_id: str) -> Group:
     return Group(*lines)
 
 
-def run_summary(result: dict) -> Table:
-    table = Table(title=f"checkpoint {result['checkpoint']} · {result['name']}", title_justify="left", box=None)
+def run_summary(result: CheckpointResult) -> Table:
+    table = Table(title=f"checkpoint {result.checkpoint} · {result.name}", title_justify="left", box=None)
     table.add_column("Test")
     table.add_column("Outcome", no_wrap=True)
     table.add_column("Time", justify="right", no_wrap=True)
-    for test in result.get("tests", []):
-        mark = {"passed": "✅", "failed": "❌"}.get(test.get("outcome"), "➖")
-        table.add_row(test["name"], f"{mark} {test.get('outcome')}", f"{float(test.get('duration') or 0):.3f} s")
+    for test in result.tests:
+        mark = ICONS.get(test.outcome, "➖")
+        table.add_row(test.name, f"{mark} {test.outcome}", f"{test.duration:.3f} s")
     return table
