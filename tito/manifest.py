@@ -90,61 +90,31 @@ def export_path(target: str) -> Path:
     return Path("tinytorch", *target.split(".")).with_suffix(".py")
 
 
+def _under_build(name: str, doc: str) -> property:
+    return property(lambda layout: layout.dir / name, doc=doc)
+
+
 @dataclass(frozen=True)
 class Layout:
     """Every generated path under the course's build/ folder, absolute."""
 
     dir: Path  # <root>/build
-
-    @property
-    def db(self) -> Path:
-        """doit's state database (sqlite3 backend)."""
-        return self.dir / ".doit.db"
-
-    @property
-    def lock(self) -> Path:
-        """Held by every process that may write doit's database."""
-        return self.dir / ".lock"
-
-    @property
-    def imports(self) -> Path:
-        """tito.deps' cache of the imports found in each lesson and checkpoint."""
-        return self.dir / ".imports.json"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.dir / "checkpoints"
+    db = _under_build(".doit.db", "doit's state database (sqlite3 backend)")
+    lock = _under_build(".lock", "held by every process that may write doit's database")
+    imports = _under_build(".imports.json", "tito.deps' cache of the imports found in lessons and checkpoints")
+    checkpoints = _under_build("checkpoints", "each checkpoint's last result")
+    notebooks = _under_build("notebooks", "the lessons as Jupyter notebooks")
+    release = _under_build("release", "the student edition")
+    grade = _under_build("grade", "class grading reports")
+    bench = _under_build("bench", "benchmark reports")
+    tinygpt = _under_build("tinygpt", "the trained TinyGPT (bench/train_tinygpt.py): checkpoint, vocabulary, report")
 
     def result(self, checkpoint: Checkpoint) -> Path:
         """A checkpoint's last result (tito.results.CheckpointResult)."""
         return self.checkpoints / f"{checkpoint.id}.json"
 
-    @property
-    def notebooks(self) -> Path:
-        return self.dir / "notebooks"
-
     def notebook(self, module: Module) -> Path:
         return self.notebooks / f"{module.id}.ipynb"
-
-    @property
-    def release(self) -> Path:
-        """The student edition."""
-        return self.dir / "release"
-
-    @property
-    def grade(self) -> Path:
-        """Class grading reports."""
-        return self.dir / "grade"
-
-    @property
-    def bench(self) -> Path:
-        """Benchmark reports."""
-        return self.dir / "bench"
-
-    @property
-    def tinygpt(self) -> Path:
-        """The trained TinyGPT (bench/train_tinygpt.py): checkpoint, vocabulary, report."""
-        return self.dir / "tinygpt"
 
 
 @dataclass(frozen=True)
