@@ -244,8 +244,6 @@ def test_two_builds_at_once_serialise_on_the_lock(foundation):
 
 
 def test_lock_wait_times_out_with_a_clear_message(foundation):
-    from tito import lock
-
     holder = subprocess.Popen(
         [sys.executable, "-c", "from tito import lock, manifest; lock.hold(manifest.load()); import time; time.sleep(30)"],
         cwd=foundation.root, env=dict(os.environ, PYTHONPATH=str(foundation.root)),
