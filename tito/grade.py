@@ -428,10 +428,10 @@ def run(args: argparse.Namespace, course: Course) -> int:
         dashboard.write(args.html, graded_report, course)
         console.print(f"Class dashboard: {args.html}")
     if args.gradescope is not None:
-        folder = course.build.grade / "gradescope" if args.gradescope is GRADESCOPE_DEFAULT else args.gradescope
+        out = course.build.grade / "gradescope" if args.gradescope is GRADESCOPE_DEFAULT else args.gradescope
         for g in grades:
-            write_json(folder / g.learner / "results.json", gradescope(g, course))
-        console.print(f"Gradescope results: {folder}/<learner>/results.json")
+            write_json(out / g.learner / "results.json", gradescope(g, course))
+        console.print(f"Gradescope results: {out}/<learner>/results.json")
     return 0
 
 
