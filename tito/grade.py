@@ -415,7 +415,7 @@ def run(args: argparse.Namespace, course: Course) -> int:
     console.print(table(grades, course))
     for g in grades:
         notes = g.problems + [f"checkpoint {cid}: {c.note}" for cid, c in g.cells.items()
-                              if c.note and c.status in ("failed", "timeout", "error")]  # fmt: skip
+                              if c.note and c.status in (Status.FAILED, Status.TIMEOUT, Status.ERROR)]  # fmt: skip
         for note in notes:
             console.print(f"  {g.learner}: {note}")
     graded_report = report(grades, course, limits)
