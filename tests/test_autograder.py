@@ -26,6 +26,7 @@ import pytest
 
 from tito import release
 from tito.autograder import COURSE, TEST_LIST, WORKFLOW
+from tito.manifest import load
 
 from .conftest import make_copy
 from .test_journey import stub_one_block
@@ -183,7 +184,7 @@ def test_a_broken_submission_names_its_syntax_error(graded):
 def classroom(course):
     copy, _, base = course
     edition = base / "release"
-    release.build_release(copy.root, edition)
+    release.build_release(load(copy.root), edition)
     result = copy.tito("autograder", "classroom", "--release", str(edition), timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pip install -e '.[test]')")
