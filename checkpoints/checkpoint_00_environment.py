@@ -82,11 +82,11 @@ def _verdicts():
 
 
 def test_environment_thresholds_are_the_stated_ones(monkeypatch):
-    monkeypatch.setattr(setup, "matmul_gflops", lambda: 0.6)
+    monkeypatch.setattr(setup, "matmul_gflops", lambda **options: 0.6)
     monkeypatch.setattr(sys, "version_info", (3, 10, 0, "final", 0))
     monkeypatch.setattr(np, "__version__", "1.24.0")
     assert _verdicts()["python >= 3.10"] and _verdicts()["numpy >= 1.24"] and _verdicts()["matmul speed"]
-    monkeypatch.setattr(setup, "matmul_gflops", lambda: 0.5)
+    monkeypatch.setattr(setup, "matmul_gflops", lambda **options: 0.5)
     monkeypatch.setattr(sys, "version_info", (3, 9, 18, "final", 0))
     monkeypatch.setattr(np, "__version__", "1.23.5")
     assert not any(_verdicts()[name] for name in ("python >= 3.10", "numpy >= 1.24", "matmul speed"))
