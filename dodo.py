@@ -8,6 +8,9 @@ export:NN_name   lesson -> tinytorch/core/*.py (file_dep: the lesson; targets: i
 checkpoint:NN    pytest on checkpoints/checkpoint_NN_*.py; file_dep: that file plus every exported file
                  its imports reach (so doit runs the exports first); task_dep: the previous checkpoint
 notebook:NN_name lesson -> build/notebooks/NN_name.ipynb
+milestone:NN_name a historical result re-run on the package (milestones/NN_year_name.py, full mode);
+                 file_dep: the script, the shared kit and every exported file its imports reach;
+                 task_dep: the checkpoints of those files' modules (not a default task)
 release          the student edition in build/release/ (not a default task)
 mutants:NN_name  mutation testing of the lesson's solutions against its checkpoint -> build/mutants/NN.json
                  (not a default task; reruns when the lesson, the checkpoint or the mutator changes)
@@ -17,7 +20,7 @@ Modules listed in modules/course.toml whose lesson does not exist yet appear as 
 import sys
 from pathlib import Path
 
-from tito import database, deps, export, lock, manifest, mutants, notebooks, release, runner
+from tito import database, deps, export, lock, manifest, milestones, mutants, notebooks, release, runner
 
 COURSE = manifest.load(Path(__file__).parent)
 DOIT_CONFIG = {
@@ -89,6 +92,24 @@ def task_notebook():
             "targets": [COURSE.relative(COURSE.build.notebook(module))],
             "actions": [(notebooks.write_notebook, [COURSE, module])],
             "clean": True,
+        }
+
+
+def task_milestone():
+    """Re-run a historical result on your own package (full size); needs the checkpoints it uses."""
+    file_deps = deps.all_milestone_file_deps(COURSE)
+    for milestone in COURSE.milestones:
+        if milestone.id not in file_deps:
+            continue
+        needs = milestones.needed_checkpoints(COURSE, file_deps[milestone.id])
+        yield {
+            "name": milestone.id,
+            "doc": f"{milestone.year} {milestone.title} ({milestone.who})",
+            "file_dep": file_deps[milestone.id],
+            "task_dep": [checkpoint.task for checkpoint in needs],
+            "targets": [COURSE.relative(COURSE.build.milestone_result(milestone.number))],
+            "actions": [(milestones.doit_action, [milestone, COURSE])],
+            "verbosity": 2,
         }
 
 

@@ -25,9 +25,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from tito.manifest import find_root, load
 from tito.milestones import Check, MilestoneResult
 
-OUT = Path("build") / "milestones"
 ACHIEVED, MISSED = 0, 1
 MARKERS = "•x+*"  # one per line of a chart, so lines differ without colour too
 
@@ -138,6 +138,16 @@ class heatmap:
         return text
 
 
+def _colour(value: float) -> str:
+    """Diverging blue-white-red for a value in [0, 1]; NaN (padding) is black."""
+    if np.isnan(value):
+        return "black"
+    red = int(255 * min(1.0, 2 * value))
+    blue = int(255 * min(1.0, 2 * (1 - value)))
+    green = int(255 * (1 - abs(2 * value - 1)))
+    return f"rgb({red},{green},{blue})"
+
+
 def image_grid(images: list[np.ndarray], columns: int) -> Table:
     """Small heat maps side by side, `columns` to a row, each scaled on its own."""
     grid = Table.grid(padding=(0, 1))
@@ -159,8 +169,10 @@ def parse_args(argv, story: str):
     title = story.strip().splitlines()[0]
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--quick", action="store_true", help="a small run that still has to learn (for CI)")
-    parser.add_argument("--out", type=Path, default=OUT, help=f"folder for NN.json and the PNG (default {OUT})")
-    return parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, help="folder for NN.json and the PNG (default: the course's build/milestones/)")
+    args = parser.parse_args(argv)
+    args.out = args.out or load(find_root()).build.milestones
+    return args
 
 
 def main(script: str, story: str, body, argv=None) -> int:

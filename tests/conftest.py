@@ -13,7 +13,7 @@ import pytest
 from tito.manifest import load
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOLING = ["dodo.py", "pyproject.toml", "Makefile", "tito", "tinytorch", "bench"]
+TOOLING = ["dodo.py", "pyproject.toml", "Makefile", "tito", "tinytorch", "bench", "milestones"]
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from tito import deps, milestones, release
+from tito.manifest import load
 from tito.milestones import Check, MilestoneResult, read_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,11 +94,11 @@ def test_lenet_runs_the_same_recipe_on_cifar10_when_a_local_copy_is_named(tmp_pa
     assert done.returncode == (0 if result.achieved else 1)
 
 
-def test_a_missed_goal_is_recorded_and_exits_one(tmp_path, monkeypatch):
+def test_a_missed_goal_is_recorded_and_exits_one(tmp_path):
     missed = [Check("test accuracy", 0.5, "50.0 %", "≥ 97.5 %", False)]
-    monkeypatch.chdir(tmp_path)
-    assert kit.main("03_1986_backprop.py", "1986 · Title\n\nA story.", lambda run: missed, ["--quick"]) == kit.MISSED
-    result = read_result(tmp_path / "build" / "milestones" / "03.json")
+    out = ["--quick", "--out", str(tmp_path)]
+    assert kit.main("03_1986_backprop.py", "1986 · Title\n\nA story.", lambda run: missed, out) == kit.MISSED
+    result = read_result(tmp_path / "03.json")
     assert result is not None and not result.achieved and result.headline == "50.0 % test accuracy"
 
 
@@ -124,3 +126,71 @@ def test_a_heatmap_is_half_blocks_in_colour_and_a_character_ramp_without():
     values = np.array([[0.0, 1.0], [0.5, 0.25], [1.0, 0.0]])
     assert render(kit.heatmap(values), colour=True).splitlines() == ["▀▀", "▀▀"]  # 3 rows: two lines
     assert render(kit.heatmap(values), colour=False).splitlines() == [" @", "=:", "@ "]
+
+
+# ------------------------------------------------------------------------------ in the course's graph
+
+
+def test_a_milestone_needs_the_checkpoints_of_what_its_script_imports():
+    course = load(ROOT)
+    file_deps = deps.all_milestone_file_deps(course)
+    assert set(file_deps) == {m.id for m in course.milestones}
+    perceptron, transformer = file_deps["01_perceptron"], file_deps["05_transformer"]
+    assert perceptron[:2] == ["milestones/01_1957_perceptron.py", "milestones/kit.py"]
+    assert "tinytorch/core/layers.py" in perceptron and "tinytorch/core/tinygpt.py" not in perceptron
+    assert "tinytorch/core/tinygpt.py" in transformer
+    needs = {m: [c.id for c in milestones.needed_checkpoints(course, d)] for m, d in file_deps.items()}
+    assert needs["01_perceptron"][-1] == "03" and needs["05_transformer"][-1] == "15"
+    assert needs["06_mlperf"][-1] == "14" and {"11", "13"} <= set(needs["06_mlperf"])  # compression, benchmarking
+
+
+def test_doit_has_a_milestone_task_each_outside_the_default_build(foundation):
+    listed = foundation.doit("list", "--all")
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines() if line.startswith("milestone:")] == [
+        f"milestone:{m.id}" for m in load(ROOT).milestones]  # fmt: skip
+    info = foundation.doit("info", "milestone:01_perceptron")
+    assert "checkpoint:03" in info.stdout and "milestones/kit.py" in info.stdout
+    assert "milestone" not in dodo_default_tasks()
+
+
+def dodo_default_tasks() -> list[str]:
+    import ast
+    import re
+
+    return ast.literal_eval(re.search(r'"default_tasks": (\[.*?\])', (ROOT / "dodo.py").read_text()).group(1))
+
+
+def test_the_student_edition_says_what_a_locked_milestone_needs(tmp_path):
+    from conftest import make_copy
+
+    course = make_copy(tmp_path / "course")
+    release.build_release(course.root, Path("build/release"))
+    student = type(course)(course.root / "build" / "release")
+    done = student.tito("milestone", "run", "1957")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Milestone 01 · 1957 The Perceptron uses checkpoints 00, 01, 02, 03" in " ".join(done.stdout.split())
+    assert "00 environment (01_setup)" in done.stdout and "Run: tito module complete 01_setup" in done.stdout
+    listed = student.tito("milestone", "list")
+    assert listed.returncode == 0 and listed.stdout.count("locked until checkpoint") == 6
+    timeline = student.tito("checkpoint", "timeline")
+    assert "🏆 milestone 01 · 1957 The Perceptron · locked until checkpoint 03 passes" in timeline.stdout
+    unknown = student.tito("milestone", "run", "lenat")
+    assert unknown.returncode == 2 and "Did you mean lenet" in unknown.stderr
+
+
+def fake_state(result: MilestoneResult | None, missing=()) -> milestones.MilestoneState:
+    course = load(ROOT)
+    return milestones.MilestoneState(course.milestones[2], list(course.checkpoints[:12]), list(missing), result)
+
+
+def test_a_milestone_is_achieved_by_a_full_run_that_reached_its_goal():
+    reached = [Check("test accuracy", 0.986, "98.6 %", "≥ 97.5 %", True)]
+    assert fake_state(MilestoneResult("03", "full", reached)).label == "achieved: 98.6 % test accuracy"
+    quick = fake_state(MilestoneResult("03", "quick", reached))
+    assert quick.state == "ready" and quick.label == "ready (last quick run reached: 98.6 % test accuracy)"
+    missed = [Check("test accuracy", 0.9, "90.0 %", "≥ 97.5 %", False)]
+    assert fake_state(MilestoneResult("03", "full", missed)).state == "ready"
+    assert fake_state(None).label == "ready"
+    locked = fake_state(MilestoneResult("03", "full", reached), missing=["an entry"])
+    assert locked.state == "locked" and locked.label == "locked until checkpoint 11 passes"

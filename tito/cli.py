@@ -4,6 +4,7 @@
     tito checkpoint test [NN]                      tito checkpoint run NN [--verbose]
     tito checkpoint unlock                         tito module complete NAME [--skip-test]
     tito hint NAME [--level N]
+    tito milestone list                            tito milestone run NAME [--quick]
 
 Reading commands (status, timeline, unlock) only read doit's database and build/checkpoints/*.json
 (tito.state); they import neither NumPy nor doit. Commands that build run doit in a subprocess from
@@ -29,7 +30,8 @@ OK, FAILED, USAGE, ENVIRONMENT = 0, 1, 2, 3
 EPILOG = """\
 exit codes:
   0  success (test, run, complete: the checkpoint passed)
-  1  a checkpoint failed, or a lesson could not be exported
+  1  a checkpoint failed, or a lesson could not be exported; a milestone missed its goal or is
+     still locked (it names the checkpoints it needs and the command to run)
   2  usage error: unknown command, module name or checkpoint id
   3  environment problem: the build lock timed out (TINYTORCH_LOCK_TIMEOUT), the module is not yet
      available in this course, no course was found, or doit itself failed
@@ -130,10 +132,41 @@ def cmd_status(args, course: Course) -> int:
 def cmd_timeline(args, course: Course) -> int:
     progress = state.compute(course)
     warn(progress)
+    from tito import milestones
     from tito.views import timeline_horizontal, timeline_tree
 
-    out().print(timeline_horizontal(progress) if args.horizontal else timeline_tree(progress))
+    if args.horizontal:
+        out().print(timeline_horizontal(progress))
+    else:
+        out().print(timeline_tree(progress, milestones.states(progress)))
     return OK
+
+
+def cmd_milestone_list(args, course: Course) -> int:
+    from tito import milestones
+    from tito.views import milestone_table
+
+    progress = state.compute(course)
+    warn(progress)
+    out().print(milestone_table(milestones.states(progress)))
+    return OK
+
+
+def cmd_milestone_run(args, course: Course) -> int:
+    """Run one milestone when the checkpoints it uses have passed; otherwise say what it needs."""
+    from tito import milestones
+    from tito.views import milestone_locked
+
+    progress = state.compute(course)
+    warn(progress)
+    milestone = course.find_milestone(args.name)
+    trophy = next(t for t in milestones.states(progress) if t.milestone == milestone)
+    if trophy.missing:
+        first = trophy.missing[0]
+        todo = f"tito checkpoint test {first.checkpoint.id}" if first.state == "stale" else state.complete_command(first.module)
+        out().print(milestone_locked(trophy, todo))
+        return FAILED
+    return OK if milestones.run(milestone, course, quick=args.quick) == 0 else FAILED
 
 
 def cmd_unlock(args, course: Course) -> int:
@@ -310,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=formatter,
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"tito {__version__}")
-    groups = parser.add_subparsers(dest="group", metavar="{checkpoint,module,grade,autograder,hint}")
+    groups = parser.add_subparsers(dest="group", metavar="{checkpoint,module,milestone,grade,autograder,hint}")
 
     checkpoint = groups.add_parser(
         "checkpoint", help="progress and checkpoint runs", epilog=EPILOG, formatter_class=formatter
@@ -349,6 +382,19 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--skip-test", action="store_true", help="only export the lesson")
     complete.set_defaults(handler=cmd_complete)
     module.set_defaults(handler=lambda args, course: _help(module))
+
+    milestone = groups.add_parser("milestone", help="history re-run on your framework: list, run",
+                                  epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    milestone_commands = milestone.add_subparsers(dest="command", metavar="{list,run}")
+    listing = milestone_commands.add_parser("list", help="each milestone, what unlocks it, its state and figure",
+                                            epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    listing.set_defaults(handler=cmd_milestone_list)
+    trial = milestone_commands.add_parser("run", help="run a milestone whose checkpoints have passed",
+                                          epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    trial.add_argument("name", metavar="NAME", help="03_backprop, backprop, 03, 3 or the year 1986")
+    trial.add_argument("--quick", action="store_true", help="the small run the test suite uses")
+    trial.set_defaults(handler=cmd_milestone_run)
+    milestone.set_defaults(handler=lambda args, root: _help(milestone))
 
     grading = groups.add_parser("grade", help="grade a class: each learner's checkpoints, in isolation",
                                 description=grade.__doc__.split("\n\n")[0], formatter_class=formatter)  # fmt: skip

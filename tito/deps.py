@@ -15,6 +15,7 @@ from tito.export import ExportError, collect, write_atomic
 from tito.manifest import Checkpoint, Course, Module, export_path
 
 PACKAGE = "tinytorch"
+MILESTONE_KIT = Path("milestones") / "kit.py"  # shared by every milestone script
 
 
 def imported_targets(code: str, package: str = PACKAGE) -> set[str]:
@@ -138,11 +139,28 @@ def all_checkpoint_file_deps(course: Course) -> dict[str, list[str]]:
     graph = import_graph(course, cache)
     result = {}
     for checkpoint in course.checkpoints:
-        if not (root / checkpoint.file).is_file():
-            continue
-        imports = cache.get(checkpoint.file, lambda: sorted(imported_targets(
-            (root / checkpoint.file).read_text(encoding="utf-8"))))  # fmt: skip
-        exported = sorted(export_path(t).as_posix() for t in _closure(imports, graph))
-        result[checkpoint.id] = [checkpoint.file.as_posix(), *exported]
+        if (root / checkpoint.file).is_file():
+            result[checkpoint.id] = [checkpoint.file.as_posix(), *_reached_files(checkpoint.file, root, cache, graph)]
     cache.save()
     return result
+
+
+def all_milestone_file_deps(course: Course) -> dict[str, list[str]]:
+    """milestone id -> its script, the milestones' shared kit and every exported file the script's
+    imports reach, for every milestone whose script exists (derived like a checkpoint's)."""
+    root = course.root
+    cache = ImportCache(course)
+    graph = import_graph(course, cache)
+    result = {}
+    for milestone in course.milestones:
+        if (root / milestone.script).is_file():
+            reached = _reached_files(milestone.script, root, cache, graph)
+            result[milestone.id] = [milestone.script.as_posix(), MILESTONE_KIT.as_posix(), *reached]
+    cache.save()
+    return result
+
+
+def _reached_files(relative: Path, root: Path, cache: ImportCache, graph: dict[str, set[str]]) -> list[str]:
+    """The exported files reached from one file's imports, as sorted relative paths."""
+    imports = cache.get(relative, lambda: sorted(imported_targets((root / relative).read_text(encoding="utf-8"))))
+    return sorted(export_path(t).as_posix() for t in _closure(imports, graph))

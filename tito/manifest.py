@@ -79,6 +79,30 @@ class Module:
 
 
 @dataclass(frozen=True)
+class Milestone:
+    id: str  # "03_backprop"
+    year: int
+    title: str
+    who: str
+
+    @property
+    def number(self) -> str:
+        return self.id.split("_", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.id.split("_", 1)[1]
+
+    @property
+    def task(self) -> str:
+        return f"milestone:{self.id}"
+
+    @property
+    def script(self) -> Path:
+        return Path("milestones") / f"{self.number}_{self.year}_{self.name}.py"
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     capability: str
@@ -108,6 +132,7 @@ class Layout:
     grade = _under_build("grade", "class grading reports")
     bench = _under_build("bench", "benchmark reports")
     tinygpt = _under_build("tinygpt", "the trained TinyGPT (bench/train_tinygpt.py): checkpoint, vocabulary, report")
+    milestones = _under_build("milestones", "each milestone's last result (NN.json) and its PNG pictures")
 
     def result(self, checkpoint: Checkpoint) -> Path:
         """A checkpoint's last result (tito.results.CheckpointResult)."""
@@ -116,12 +141,17 @@ class Layout:
     def notebook(self, module: Module) -> Path:
         return self.notebooks / f"{module.id}.ipynb"
 
+    def milestone_result(self, number: str) -> Path:
+        """Milestone NN's last result (tito.milestones.MilestoneResult)."""
+        return self.milestones / f"{number}.json"
+
 
 @dataclass(frozen=True)
 class Course:
     root: Path  # absolute: the folder holding modules/course.toml
     stages: tuple[Stage, ...]
     modules: tuple[Module, ...]
+    milestones: tuple[Milestone, ...] = ()
 
     @cached_property
     def build(self) -> Layout:
@@ -176,6 +206,16 @@ class Course:
         raise UnknownName("checkpoint", name, _closest(key, valid + [c.name for c in self.checkpoints]), valid)
 
 
+    def find_milestone(self, name: str) -> Milestone:
+        """Accept `03_backprop`, `backprop`, `03`, `3` or the year `1986`."""
+        key = str(name).strip().lower()
+        for m in self.milestones:
+            if key in (m.id, m.name, str(m.year)) or (key.isdigit() and int(key) == int(m.number)):
+                return m
+        valid = [m.id for m in self.milestones]
+        raise UnknownName("milestone", name, _closest(key, valid + [m.name for m in self.milestones]), valid)
+
+
 def _closest(key: str, candidates: list[str]) -> list[str]:
     return difflib.get_close_matches(key, candidates, n=3, cutoff=0.5)
 
@@ -206,4 +246,5 @@ def load(root: Path | None = None) -> Course:
     stages = tuple(
         Stage(s["name"], s["capability"], tuple(m for m in modules if m.stage == s["name"])) for s in raw["stage"]
     )
-    return Course(root, stages, tuple(modules))
+    milestones = tuple(Milestone(r["id"], int(r["year"]), r["title"], r["who"]) for r in raw.get("milestone", []))
+    return Course(root, stages, tuple(modules), milestones)

@@ -35,7 +35,7 @@ MODULE_TABLE = "<!-- module table -->"
 
 # What a learner needs, besides modules/ (handled separately because lessons are stubbed).
 TOP_FILES = (".gitignore", "LICENSE", "Makefile", "dodo.py", "pyproject.toml")
-TOP_DIRS = ("bench", "checkpoints", "tinytorch", "tito")
+TOP_DIRS = ("bench", "checkpoints", "milestones", "tinytorch", "tito")
 JUNK = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints", ".DS_Store"}
 
 MARKER = re.compile(r"^(\s*)### (BEGIN|END) SOLUTION\s*$")

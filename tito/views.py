@@ -18,7 +18,10 @@ from tito.results import CheckpointResult, Status
 from tito.state import Entry, Progress
 
 if TYPE_CHECKING:  # tito.failures imports the exporter: only failure reports need it
+    from collections.abc import Sequence
+
     from tito.failures import Failure, Place
+    from tito.milestones import MilestoneState
 
 ICONS = {
     Status.PASSED: "✅", Status.STALE: "🔄", Status.FAILED: "❌", Status.READY: "🚀", Status.LOCKED: "🔒",
@@ -29,6 +32,7 @@ STYLES = {
     Status.LOCKED: "dim", Status.UNAVAILABLE: "dim",
 }  # fmt: skip
 TEST_MARKS = {Status.PASSED: "✓", Status.FAILED: "✗", Status.SKIPPED: "-"}
+MILESTONE_STYLES = {"achieved": "bold green", "ready": "cyan", "locked": "dim"}
 BAR_WIDTH = 12
 MESSAGE_LINES = 8  # of a failed test's message in the failure report
 
@@ -149,7 +153,8 @@ def details(progress: Progress) -> Tree:
 # ---------------------------------------------------------------------------------------- timeline
 
 
-def timeline_tree(progress: Progress) -> Tree:
+def timeline_tree(progress: Progress, trophies: Sequence[MilestoneState] = ()) -> Tree:
+    """Stages and modules; each milestone (🏆) hangs under the checkpoint that unlocks it."""
     title = f"🚀 Your TinyTorch journey · {progress.passed}/{len(progress.entries)} checkpoints passed"
     tree = Tree(Text(title, style="bold"))
     for stage in progress.course.stages:
@@ -157,11 +162,20 @@ def timeline_tree(progress: Progress) -> Tree:
         node = tree.add(Text.assemble("🎯 ", (stage.name, "bold"), heading, (stage.capability, "italic")))
         for entry in progress.stage_entries(stage):
             c, m = entry.checkpoint, entry.module
-            node.add(Text.assemble(
+            branch = node.add(Text.assemble(
                 f"{ICONS[entry.state]} {m.id} {m.title} → checkpoint {c.id} {c.name} · ",
                 (entry.label, STYLES[entry.state]), f" · {c.capability}",
             ))  # fmt: skip
+            for trophy in (t for t in trophies if t.unlocked_by == c):
+                branch.add(trophy_text(trophy))
     return tree
+
+
+def trophy_text(trophy: MilestoneState) -> Text:
+    """`🏆 milestone 03 · 1986 Backpropagation · achieved: 98.6 % test accuracy`."""
+    m = trophy.milestone
+    return Text.assemble(f"🏆 milestone {m.number} · {m.year} {m.title} · ",
+                         (trophy.label, MILESTONE_STYLES[trophy.state]))  # fmt: skip
 
 
 def timeline_horizontal(progress: Progress) -> Group:
@@ -291,3 +305,29 @@ def run_summary(result: CheckpointResult) -> Table:
         mark = ICONS.get(test.outcome, "➖")
         table.add_row(test.name, f"{mark} {test.outcome}", f"{test.duration:.3f} s")
     return table
+
+
+# -------------------------------------------------------------------------------------- milestones
+
+
+def milestone_table(trophies: Sequence[MilestoneState]) -> Table:
+    grid = Table(title="🏆 Milestones: history re-run on your own framework", title_justify="left")
+    for column in ("milestone", "year", "title", "unlocked by", "state"):
+        grid.add_column(column)
+    for trophy in trophies:
+        m, unlock = trophy.milestone, trophy.unlocked_by
+        grid.add_row(m.id, str(m.year), f"{m.title} ({m.who})", f"checkpoint {unlock.id}" if unlock else "-",
+                     Text(trophy.label, style=MILESTONE_STYLES[trophy.state]))  # fmt: skip
+    grid.caption = "tito milestone run NAME [--quick]   (NAME: 03_backprop, backprop, 03, 3 or 1986)"
+    return grid
+
+
+def milestone_locked(trophy: MilestoneState, next_command: str) -> Group:
+    """What a locked milestone needs and the command that gets the learner there."""
+    m = trophy.milestone
+    lines = [Text.assemble("🔒 ", (f"Milestone {m.number} · {m.year} {m.title}", "bold"),
+                           f" uses checkpoints {', '.join(c.id for c in trophy.needs)}; not passed yet:")]  # fmt: skip
+    lines += [Text.assemble(f"   {e.checkpoint.id} {e.checkpoint.name} ({e.module.id}) · ", state_text(e))
+              for e in trophy.missing]  # fmt: skip
+    lines.append(Text.assemble("   👉 Run: ", command(next_command)))
+    return Group(*lines)
