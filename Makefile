@@ -10,7 +10,7 @@ DOIT   := $(BIN)/python -m doit
 TITO   := $(BIN)/tito
 
 .DEFAULT_GOAL := all
-.PHONY: all install build test complete release status timeline notebooks bench mutants clean help
+.PHONY: all install build test complete release status timeline notebooks milestones bench mutants clean help
 
 all: install  ## set up, build everything, show the timeline (the timeline shows even when a checkpoint fails)
 	@$(DOIT) --continue; status=$$?; $(TITO) checkpoint timeline || status=$$?; exit $$status
@@ -44,6 +44,9 @@ timeline: install  ## your journey through the course as a tree
 
 notebooks: install  ## write the lessons as Jupyter notebooks in build/notebooks/
 	$(DOIT) notebook
+
+milestones: install  ## re-run history on your framework: every milestone, full size (doit milestone)
+	$(DOIT) milestone
 
 bench: install  ## run the benchmarks (figures in build/bench/*.json)
 	$(BIN)/python -m bench

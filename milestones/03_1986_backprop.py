@@ -70,11 +70,7 @@ def draw(run, history, images):
         curve.plot(epochs, history["val_loss"], label="test loss")
         curve.set(xlabel="epoch", title="back-propagation on the digits", yscale="log")
         curve.legend()
-        for index, image in enumerate(images[:12]):
-            axis = fig.add_subplot(grid[index // 6, 4 + index % 6])
-            limit = np.abs(image).max()
-            axis.imshow(image, cmap="coolwarm", vmin=-limit, vmax=limit)
-            axis.set_axis_off()
+        kit.image_tiles(fig, grid, images[:12], columns=6, first_column=4)
 
     run.png(picture)
 

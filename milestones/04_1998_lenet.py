@@ -113,11 +113,7 @@ def draw(run, history, model):
             curve.plot(xs, ys, label=label)
         curve.set(xlabel="epoch", yscale="log", title="LeNet on the digits")
         curve.legend()
-        for index, image in enumerate(filters):
-            axis = fig.add_subplot(grid[index // 4, 4 + index % 4])
-            limit = np.abs(image).max()
-            axis.imshow(image, cmap="coolwarm", vmin=-limit, vmax=limit)
-            axis.set_axis_off()
+        kit.image_tiles(fig, grid, filters, columns=4, first_column=4)
 
     run.png(picture)
 

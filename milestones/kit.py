@@ -156,6 +156,16 @@ def image_grid(images: list[np.ndarray], columns: int) -> Table:
     return grid
 
 
+def image_tiles(fig, grid, images: list[np.ndarray], columns: int, first_column: int) -> None:
+    """Images as matplotlib tiles in a gridspec, from `first_column` on, each on its own symmetric
+    blue-white-red scale (the PNG twin of `image_grid`)."""
+    for index, image in enumerate(images):
+        axis = fig.add_subplot(grid[index // columns, first_column + index % columns])
+        limit = np.abs(image).max() or 1.0
+        axis.imshow(image, cmap="coolwarm", vmin=-limit, vmax=limit)
+        axis.set_axis_off()
+
+
 def table(title: str, header: list[str], rows: list[list[str]]) -> Table:
     grid = Table(title=title, title_justify="left")
     for index, column in enumerate(header):
