@@ -24,7 +24,7 @@ import kit  # noqa: E402  (the milestones' shared helpers live beside them, not 
 def run_milestone(script: Path, out: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **(env or {})}
     return subprocess.run([sys.executable, str(script), "--quick", "--out", str(out)], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=240)  # fmt: skip
+                          capture_output=True, text=True, timeout=280)  # fmt: skip
 
 
 def has_matplotlib() -> bool:
