@@ -120,4 +120,4 @@ def body(run):
 
 
 if __name__ == "__main__":
-    sys.exit(kit.main(__file__, __doc__, body))
+    sys.exit(kit.entry(__file__, __doc__, body))

@@ -13,6 +13,7 @@ The machine learning in a milestone uses only `tinytorch`; this file only talks 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -197,7 +198,11 @@ def main(script: str, story: str, body, argv=None) -> int:
     if args.quick:
         console.print("[dim]--quick: a smaller run sized for the test suite; it still has to learn.[/]")
     start = time.perf_counter()
-    checks = body(run)
+    try:
+        checks = body(run)
+    except Exception as error:  # the learner's code failed: say where, briefly, instead of a traceback
+        console.print(f"[bold red]The milestone stopped:[/] {type(error).__name__}: {error}\n{where(error)}")
+        return MISSED
     result = MilestoneResult(
         run.number, "quick" if args.quick else "full", checks, run.figures,
         round(time.perf_counter() - start, 2), run.picture and run.picture.as_posix(),
@@ -209,11 +214,36 @@ def main(script: str, story: str, body, argv=None) -> int:
     return ACHIEVED if result.achieved else MISSED
 
 
+def where(error: Exception) -> str:
+    """The innermost line of the course's own code (the package or a milestone) the error passed through."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if "tinytorch" in f.filename or "milestones" in f.filename]
+    if not frames:
+        return ""
+    frame, here = frames[-1], Path.cwd()
+    path = Path(frame.filename)
+    shown = path.relative_to(here) if path.is_relative_to(here) else path
+    return f"  at {shown}:{frame.lineno}: {frame.line}"
+
+
 def report(console: Console, result: MilestoneResult, path: Path) -> None:
     rows = [[c.name, c.shown, c.goal, "[green]✓[/]" if c.met else "[red]✗[/]"] for c in result.checks]
     console.print(table(f"{result.mode} run, {result.seconds:.1f} s", ["figure", "measured", "goal", ""], rows))
     verdict = "[bold green]🏆 milestone achieved[/]" if result.achieved else "[bold red]milestone not reached[/]"
     console.print(f"{verdict}: {result.headline}   [dim](saved to {path})[/]")
+
+
+def entry(script: str, story: str, body, argv=None) -> int:
+    """`main` for a script's `if __name__ == "__main__"`: Ctrl-C and a closed pipe end it quietly."""
+    try:
+        return main(script, story, body, argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nobody reads on: stay quiet at exit
+        return MISSED
 
 
 if __name__ == "__main__":

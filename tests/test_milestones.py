@@ -194,3 +194,24 @@ def test_a_milestone_is_achieved_by_a_full_run_that_reached_its_goal():
     assert fake_state(None).label == "ready"
     locked = fake_state(MilestoneResult("03", "full", reached), missing=["an entry"])
     assert locked.state == "locked" and locked.label == "locked until checkpoint 11 passes"
+
+
+def test_an_error_in_the_learners_code_is_reported_in_one_place_not_as_a_traceback(tmp_path, monkeypatch, capsys):
+    def body(run):
+        raise ValueError("matmul: shapes (2, 3) and (4, 5) do not align")
+
+    monkeypatch.chdir(tmp_path)
+    assert kit.entry("02_1969_xor.py", "1969 · Title\n\nA story.", body, ["--quick"]) == kit.MISSED
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "The milestone stopped: ValueError: matmul: shapes (2, 3) and (4, 5) do not align" in shown
+    assert 'raise ValueError("matmul' in shown and "Traceback" not in shown
+    assert not (tmp_path / "build" / "milestones" / "02.json").exists()
+
+
+def test_a_closed_pipe_ends_a_milestone_quietly(tmp_path):
+    program = ("import sys; sys.path.insert(0, 'milestones'); import kit; "
+               "sys.exit(kit.entry('01_x.py', 'T\\n\\nS', lambda run: [run.say(str(i)) for i in range(20000)]))")  # fmt: skip
+    pipeline = f"{sys.executable} -c \"{program}\" --out {tmp_path} | head -n 1"
+    done = subprocess.run(["bash", "-c", pipeline], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert done.stdout.startswith("╭") and done.stderr == ""
