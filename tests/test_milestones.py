@@ -15,6 +15,8 @@ from tito import deps, milestones, release
 from tito.manifest import load
 from tito.milestones import Check, MilestoneResult, read_result
 
+from .conftest import CourseCopy, make_copy
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((ROOT / "milestones").glob("[0-9][0-9]_*.py"))
 sys.path.insert(0, str(ROOT / "milestones"))
@@ -162,11 +164,9 @@ def dodo_default_tasks() -> list[str]:
 
 
 def test_the_student_edition_says_what_a_locked_milestone_needs(tmp_path):
-    from conftest import make_copy
-
     course = make_copy(tmp_path / "course")
     release.build_release(course.root, Path("build/release"))
-    student = type(course)(course.root / "build" / "release")
+    student = CourseCopy(course.root / "build" / "release")
     done = student.tito("milestone", "run", "1957")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Milestone 01 · 1957 The Perceptron uses checkpoints 00, 01, 02, 03" in " ".join(done.stdout.split())
