@@ -171,9 +171,10 @@ def test_the_student_edition_says_what_a_locked_milestone_needs(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Milestone 01 · 1957 The Perceptron uses checkpoints 00, 01, 02, 03" in " ".join(done.stdout.split())
     assert "00 environment (01_setup)" in done.stdout and "Run: tito module complete 01_setup" in done.stdout
-    listed = student.tito("milestone", "list")
+    wide = {"COLUMNS": "200"}  # one table row, one tree line per milestone
+    listed = student.tito("milestone", "list", env=wide)
     assert listed.returncode == 0 and listed.stdout.count("locked until checkpoint") == 6
-    timeline = student.tito("checkpoint", "timeline")
+    timeline = student.tito("checkpoint", "timeline", env=wide)
     assert "🏆 milestone 01 · 1957 The Perceptron · locked until checkpoint 03 passes" in timeline.stdout
     unknown = student.tito("milestone", "run", "lenat")
     assert unknown.returncode == 2 and "Did you mean lenet" in unknown.stderr
