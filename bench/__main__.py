@@ -34,19 +34,22 @@ def topics(selected: list[str]) -> list[str]:
     return selected or found
 
 
-def fmt(seconds) -> str:
-    return "-" if seconds is None else f"{seconds * 1e3:.3f}"
+def fmt(value, unit: str) -> str:
+    """Seconds as milliseconds, bytes as megabytes."""
+    if value is None:
+        return "-"
+    return f"{value / 1e6:.2f} MB" if unit == "bytes" else f"{value * 1e3:.3f} ms"
 
 
 def table(title: str, measurements) -> Table:
     grid = Table(title=title, title_justify="left")
-    for column in ("case", "tinytorch ms", "torch ms", "ratio", "goal"):
+    for column in ("case", "tinytorch", "torch", "ratio", "goal"):
         grid.add_column(column, justify="left" if column == "case" else "right")
     for m in measurements:
         verdict = {True: "[green]✓[/]", False: "[red]✗[/]", None: ""}[m.meets_goal]
         ratio = "-" if m.ratio is None else f"{m.ratio:.2f}x {verdict}"
         goal = "-" if m.goal_ratio is None else f"≤ {m.goal_ratio:g}x"
-        grid.add_row(m.name, fmt(m.tinytorch_s), fmt(m.torch_s), ratio, goal)
+        grid.add_row(m.name, fmt(m.tinytorch_s, m.unit), fmt(m.torch_s, m.unit), ratio, goal)
     return grid
 
 

@@ -117,7 +117,9 @@ def torch_step(model, optimizer):
     return step
 
 
-def training_step_case():
+def training_steps():
+    """{"tinytorch": one training step, "torch": the same step in PyTorch (when installed)} on the same
+    weights and batches, and a dict of extra figures."""
     from tinytorch.core.optimizers import AdamW, CosineWithWarmup, clip_grad_norm
     from tinytorch.core.setup import set_seed
     from tinytorch.core.tinygpt import CharTokenizer, GPTConfig, TextWindows, TinyGPT, load_shakespeare
@@ -154,10 +156,18 @@ def training_step_case():
 
         extra["torch_threads"] = t.get_num_threads()
     extra["parameters"] = f"{model.num_parameters():,}"
-    return [
-        compare("training step (4 layers, 4 heads, 128 wide, block 64, batch 12)", tinytorch_fn, torch_fn,
-                goal_ratio=2.0, repeat=20, warmup=3, **extra),
-    ]
+    return {"tinytorch": tinytorch_fn, "torch": torch_fn}, extra
+
+
+def training_memory_steps():
+    """training_steps() without the extra figures: what bench.memory measures in a fresh process."""
+    return training_steps()[0]
+
+
+def training_step_case():
+    steps, extra = training_steps()
+    name = "training step (4 layers, 4 heads, 128 wide, block 64, batch 12)"
+    return [compare(name, steps["tinytorch"], steps["torch"], goal_ratio=2.0, repeat=20, warmup=3, **extra)]
 
 
 def torch_generate(reference, prompt, max_new_tokens, block_size, seed):

@@ -24,10 +24,11 @@ def quick() -> bool:
 @dataclass
 class Measurement:
     name: str
-    tinytorch_s: float | None  # median seconds per call
+    tinytorch_s: float | None  # median seconds per call (or bytes, when unit is "bytes")
     torch_s: float | None = None
-    goal_ratio: float | None = None  # tinytorch may take at most this many times PyTorch's time
+    goal_ratio: float | None = None  # tinytorch may take at most this many times PyTorch's time (or memory)
     extra: dict = field(default_factory=dict)  # any other figures (accuracy, GFLOP/s, ...)
+    unit: str = "seconds"  # or "bytes": a peak-memory figure, same columns
 
     @property
     def ratio(self) -> float | None:
@@ -57,23 +58,34 @@ def median_time(fn, repeat: int = 10, warmup: int = 2) -> float:
 def median_times(fns, repeat: int = 10, warmup: int = 2) -> list[float]:
     """Median seconds per call of each function, calling them in turn so that a change of machine
     load in the middle of a run hits all of them alike."""
+    return [wall for wall, _ in median_clocks(fns, repeat, warmup)]
+
+
+def median_clocks(fns, repeat: int = 10, warmup: int = 2) -> list[tuple[float, float]]:
+    """(median wall-clock seconds, median CPU seconds of the calling thread) per call of each function.
+
+    The CPU time of the calling thread is what a one-thread run costs without the waits of a busy
+    machine: on a shared machine it is the steadier figure (meaningless with several threads, whose
+    work it does not count)."""
     if quick():
         repeat, warmup = 1, 0
     for _ in range(warmup):
         for fn in fns:
             fn()
-    times = [[] for _ in fns]
+    samples = [([], []) for _ in fns]
     for _ in range(repeat):
-        for fn, samples in zip(fns, times):
-            start = time.perf_counter()
+        for fn, (wall, cpu) in zip(fns, samples):
+            start, start_cpu = time.perf_counter(), time.thread_time()
             fn()
-            samples.append(time.perf_counter() - start)
-    return [statistics.median(samples) for samples in times]
+            cpu.append(time.thread_time() - start_cpu)
+            wall.append(time.perf_counter() - start)
+    return [(statistics.median(wall), statistics.median(cpu)) for wall, cpu in samples]
 
 
 def compare(name, tinytorch_fn, torch_fn=None, goal_ratio=None, repeat=10, warmup=2, **extra) -> Measurement:
-    """Median time of each function, measured alternately in this process."""
+    """Median time of each function, measured alternately in this process; the ratio of the calling
+    thread's CPU times goes into the extra figures as `cpu_ratio`."""
     if torch_fn is None:
         return Measurement(name, median_time(tinytorch_fn, repeat, warmup), None, goal_ratio, extra)
-    tt, pt = median_times([tinytorch_fn, torch_fn], repeat, warmup)
-    return Measurement(name, tt, pt, goal_ratio, extra)
+    (tt, tt_cpu), (pt, pt_cpu) = median_clocks([tinytorch_fn, torch_fn], repeat, warmup)
+    return Measurement(name, tt, pt, goal_ratio, {**extra, "cpu_ratio": round(tt_cpu / pt_cpu, 3) if pt_cpu else None})

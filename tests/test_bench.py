@@ -5,9 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import ROOT
 
-TOPICS = ["tinygpt"]
+TOPICS = ["spatial", "scaling", "memory", "tinygpt"]
 
 
 def bench(*args, cwd, timeout=600):
@@ -17,8 +19,9 @@ def bench(*args, cwd, timeout=600):
                           text=True, timeout=timeout)  # fmt: skip
 
 
+@pytest.mark.timeout(900)  # four topics, each in its own process, PyTorch imported in each
 def test_quick_benchmarks_write_their_figures_with_threads_and_blas(tmp_path):
-    result = bench("--quick", "--threads", "1", *TOPICS, cwd=tmp_path)
+    result = bench("--quick", "--threads", "1", *TOPICS, cwd=tmp_path, timeout=850)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     for topic in TOPICS:
         report = json.loads((tmp_path / "build" / "bench" / f"{topic}.json").read_text())
@@ -26,6 +29,7 @@ def test_quick_benchmarks_write_their_figures_with_threads_and_blas(tmp_path):
         run = report["runs"][0]
         assert run["system"]["blas"] and run["system"]["env"]["OPENBLAS_NUM_THREADS"] == "1"
         assert run["cases"] and all(case["tinytorch_s"] > 0 for case in run["cases"])
+        assert all(case["unit"] in ("seconds", "bytes") for case in run["cases"])
 
 
 def test_thread_counts_are_checked(tmp_path):

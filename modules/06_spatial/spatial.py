@@ -190,18 +190,27 @@ assert recorded._op == "im2col" and recorded._saved == {
 # %% [markdown]
 # ## 3. Conv2D: im2col, one matrix product, a reshape
 #
-# The layer owns `weights` of shape (OC, C, KH, KW) and `bias` (OC,), and chains recorded
-# operations only, so it will train once Module 09 exists:
+# The layer owns `weights` of shape (OC, C, KH, KW) and `bias` (OC,). The computation, on arrays:
 #
 # ```
 #   im2col(x)                         (N, C, OH, OW, KH, KW)   a view
-#   .permute(1, 4, 5, 0, 2, 3)        (C, KH, KW, N, OH, OW)   still a view
+#   .transpose(1, 4, 5, 0, 2, 3)      (C, KH, KW, N, OH, OW)   still a view
 #   .reshape(C·KH·KW, N·OH·OW)        the window matrix        the one copy
 #   weights.reshape(OC, C·KH·KW) @    (OC, N·OH·OW)            BLAS
-#   + bias.reshape(OC, 1)             broadcast along each row
+#   += bias[:, None]                  along each row, in place
 #   .reshape(OC, N, OH, OW)
-#   .permute(1, 0, 2, 3)              (N, OC, OH, OW)          a view
+#   .transpose(1, 0, 2, 3)            (N, OC, OH, OW)          a view
 # ```
+#
+# **One recorded operation, not seven.** Every step above is also a recorded Tensor operation, so
+# chaining them (`im2col(x).permute(...).reshape(...)`, `weights.reshape(...) @ ...`) would train
+# as it is once Module 09 exists. But then backward runs seven rules, each in the layout its step
+# left behind: the gradient is copied back and forth between layouts, the small kernel matrix is
+# multiplied *transposed* (a slow path of BLAS), and the windows' gradients are added back to the
+# input in an order unrelated to where they lie in memory. So frameworks record a convolution as
+# **one** operation, `"conv2d"`, and write its backward rule by hand in the layout of the forward
+# product; it keeps the window matrix, which that rule needs. Module 09 writes the rule and measures
+# both: the chain's forward + backward is about twice as slow (section 10 there).
 #
 # Why windows as *columns* with (N, OH, OW) last, rather than the textbook rows
 # `(N·OH·OW, C·KH·KW) @ weights.T`? Speed: the copy then runs along the input's rows (OW
@@ -213,6 +222,28 @@ assert recorded._op == "im2col" and recorded._saved == {
 
 # %%
 #| export
+def conv2d(x, weights, bias=None, stride=1, padding=0):
+    """Convolution of x (N, C, H, W) with weights (OC, C, KH, KW) and bias (OC,) or None -> (N, OC, OH, OW).
+
+    Computed as the window matrix times the kernels and recorded as one operation, "conv2d", that
+    keeps the window matrix (C·KH·KW, N·OH·OW) for its backward rule (Module 09).
+    """
+    ### HINT: Follow the diagram on NumPy arrays: the windows from im2col become a matrix with one row per
+    ### HINT: (C, KH, KW) and one column per (N, OH, OW); one matrix product with the kernels as rows; the bias
+    ### HINT: added per output channel, in place; then back to (N, OC, OH, OW) as a view.
+    ### BEGIN SOLUTION
+    windows = im2col(x, weights.shape[2:], stride, padding).data
+    N, C, OH, OW, KH, KW = windows.shape
+    columns = windows.transpose(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, N * OH * OW)
+    out = weights.data.reshape(weights.shape[0], -1) @ columns
+    if bias is not None:
+        out += bias.data[:, None]
+    out = out.reshape(-1, N, OH, OW).transpose(1, 0, 2, 3)
+    ### END SOLUTION
+    parents = (x, weights) if bias is None else (x, weights, bias)
+    return Tensor.from_op(out, "conv2d", parents, columns=columns, input_shape=x.shape, stride=stride, padding=padding)
+
+
 class Conv2D(Module):
     """2-D convolution of (N, C, H, W) inputs; weights (out_channels, in_channels, KH, KW), bias (out_channels,)."""
 
@@ -226,17 +257,9 @@ class Conv2D(Module):
         self.bias = Parameter(np.zeros(out_channels, dtype=np.float32)) if bias else None
 
     def forward(self, x):
-        ### HINT: Follow the diagram: the windows from im2col become a matrix with one row per (C, KH, KW) and one
-        ### HINT: column per (N, OH, OW); one matrix product with the kernels as rows; the bias added per output
-        ### HINT: channel; then back to (N, OC, OH, OW). Use Tensor operations throughout so that autograd can follow.
+        ### HINT: The layer only holds the parameters and the settings; the computation is the conv2d function above.
         ### BEGIN SOLUTION
-        windows = im2col(x, self.kernel_size, self.stride, self.padding)
-        N, C, OH, OW, KH, KW = windows.shape
-        columns = windows.permute(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, N * OH * OW)
-        out = self.weights.reshape(self.out_channels, C * KH * KW) @ columns
-        if self.bias is not None:
-            out = out + self.bias.reshape(self.out_channels, 1)
-        return out.reshape(self.out_channels, N, OH, OW).permute(1, 0, 2, 3)
+        return conv2d(x, self.weights, self.bias, self.stride, self.padding)
         ### END SOLUTION
 
     def extra_repr(self):
@@ -264,6 +287,8 @@ for C, OC, k, stride, padding, H, W in cases:
 edge_conv = Conv2D(1, 1, (1, 2), bias=False)
 edge_conv.weights.data[:] = edge
 assert edge_conv(Tensor(step)).data[0, 0].tolist() == [[0.0, 1.0, 0.0]] * 4
+recorded = Conv2D(3, 4, 3, padding=1)(Tensor(np.ones((2, 3, 5, 5), dtype=np.float32)))
+assert recorded._op == "conv2d" and recorded._saved["columns"].shape == (27, 2 * 5 * 5)
 print(Conv2D(3, 16, 3, padding=1))
 
 # %% [markdown]
@@ -466,7 +491,8 @@ print(f"forward pass of 32 images: {seconds * 1e3:.1f} ms")
 # the way, so that you read each one only when you need it.
 #
 # - `im2col` 2: np.pad with ((0, 0), (0, 0), (p, p), (p, p)); np.lib.stride_tricks.sliding_window_view(data, kernel_size, axis=(2, 3)) has shape (N, C, OH, OW, KH, KW); then slice the OH and OW axes with ::stride.
-# - `Conv2D.forward` 2: permute the windows to (C, KH, KW, N, OH, OW) and reshape; weights.reshape(out_channels, -1) @ columns; bias.reshape(out_channels, 1); reshape to (OC, N, OH, OW) and permute to (N, OC, OH, OW).
+# - `conv2d` 2: im2col(x, weights.shape[2:], stride, padding).data; .transpose(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, N * OH * OW); weights.data.reshape(OC, -1) @ columns; out += bias.data[:, None]; reshape to (OC, N, OH, OW) and transpose(1, 0, 2, 3).
+# - `Conv2D.forward` 2: return conv2d(x, self.weights, self.bias, self.stride, self.padding).
 # - `MaxPool2D._windows` 2: permute(4, 5, 0, 1, 2, 3), then reshape(KH * KW, N, C, OH, OW).
 # - `MaxPool2D.forward` 2: self._windows(x).max(axis=0).
 # - `AvgPool2D.forward` 2: self._windows(x).mean(axis=0).

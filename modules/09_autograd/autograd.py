@@ -829,23 +829,32 @@ for activation in (ReLU(), Sigmoid(), Tanh(), GELU(), Softmax(), Softmax(dim=0),
 #
 # The loop runs over the 9 offsets of a 3×3 kernel, never over pixels: each step adds a whole
 # strided slice at once. (Within one offset the target pixels are distinct, so `+=` is safe here.)
-# Matmul does everything else of Conv2D's backward; pooling is im2col + max/mean, already covered.
+# `col2im` works on any two leading axes -- (N, C) here, (C, N) for the convolution below.
+# Pooling is im2col + max/mean, already covered.
 
 # %%
 #| export
-@backward_rule("im2col")
-def im2col_backward(out, grad):
-    n, c, h, w = out._saved["input_shape"]
-    (kh, kw), stride, pad = out._saved["kernel_size"], out._saved["stride"], out._saved["padding"]
-    oh, ow = grad.shape[2:4]
-    ### HINT: zeros (n, c, h + 2pad, w + 2pad); for each (i, j) add grad[:, :, :, :, i, j] into the strided slice; crop the padding
+def col2im(grad_windows, image_size, stride, padding):
+    """Add every window's gradient back onto the pixels it was read from.
+
+    grad_windows (A, B, OH, OW, KH, KW) -> the gradient of the (A, B, H, W) input, (H, W) = image_size.
+    """
+    a, b, oh, ow, kh, kw = grad_windows.shape
+    h, w = image_size
+    ### HINT: zeros (a, b, h + 2·padding, w + 2·padding); for each (i, j) add grad_windows[:, :, :, :, i, j] into the strided slice; crop the padding
     ### BEGIN SOLUTION
-    padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=grad.dtype)
+    padded = np.zeros((a, b, h + 2 * padding, w + 2 * padding), dtype=grad_windows.dtype)
     for i in range(kh):
         for j in range(kw):
-            padded[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += grad[:, :, :, :, i, j]
-    return (padded[:, :, pad : pad + h, pad : pad + w],)
+            padded[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += grad_windows[:, :, :, :, i, j]
+    return padded[:, :, padding : padding + h, padding : padding + w]
     ### END SOLUTION
+
+
+@backward_rule("im2col")
+def im2col_backward(out, grad):
+    saved = out._saved
+    return (col2im(grad, saved["input_shape"][2:], saved["stride"], saved["padding"]),)
 
 
 # %% [markdown]
@@ -862,6 +871,93 @@ for kernel, stride, padding in [((3, 3), 1, 1), ((3, 2), 2, 1), ((2, 2), 2, 0), 
     assert gradient_check(lambda x: im2col(x, kernel, stride, padding) ** 2, x).ok
 
 # %% [markdown]
+# ### Convolution as one operation: its backward rule, and why (measured)
+#
+# Module 06 records a convolution as one operation, `"conv2d"`, which keeps the window matrix
+# `columns` (C·KH·KW, N·OH·OW) of its forward product `out = W (OC, C·KH·KW) @ columns`. Its rule is
+# the matmul rule of section 6 plus col2im, each done in the layout that product left:
+#
+# ```
+#   grad (N, OC, OH, OW) ──transpose, one copy──► G (OC, N·OH·OW)       the layout of `out`
+#   dW      = G @ columnsᵀ                         (OC, C·KH·KW)         reshaped to (OC, C, KH, KW)
+#   dbias   = G summed along each row              (OC,)
+#   dcolumns = Wᵀ @ G                              (C·KH·KW, N·OH·OW) = (C, KH, KW, N, OH, OW)
+#   dx      = col2im over (C, N) -- each window offset adds one contiguous (C, N, OH, OW) slab --
+#             then a transposed view (N, C, H, W)
+# ```
+#
+# Wᵀ is made contiguous before the product: a transposed operand with few rows sends OpenBLAS down
+# a slower path, three to four times slower for (27, 16) here. Where did the time of the
+# seven-operation chain go? Profiled on the CIFAR-sized case (numbers below): the chain copies the
+# gradient between layouts at the reshapes and permutes, multiplies the transposed kernel matrix,
+# and adds back the windows' gradient in (N, C) order while it lies in (C, N) order. The single
+# rule does each of those once, in place where it can.
+
+# %%
+#| export
+@backward_rule("conv2d")
+def conv2d_backward(out, grad):
+    x, weights = out._parents[:2]
+    saved = out._saved
+    n, c, h, w = saved["input_shape"]
+    oc, _, kh, kw = weights.shape
+    oh, ow = grad.shape[2:]
+    ### HINT: G = grad.transpose(1, 0, 2, 3) as a contiguous (oc, -1); dW = G @ columns.T; dbias = G.sum(1); dcolumns = contiguous(W.reshape(oc, -1).T) @ G, reshaped (c, kh, kw, n, oh, ow), transposed to (c, n, oh, ow, kh, kw) for col2im; dx = its result transposed to (n, c, h, w)
+    ### BEGIN SOLUTION
+    grad_out = np.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(oc, -1)
+    grad_x = grad_w = None
+    if weights.requires_grad:
+        grad_w = (grad_out @ saved["columns"].T).reshape(weights.shape)
+    if x.requires_grad:
+        kernels_t = np.ascontiguousarray(weights.data.reshape(oc, -1).T)
+        grad_windows = (kernels_t @ grad_out).reshape(c, kh, kw, n, oh, ow).transpose(0, 3, 4, 5, 1, 2)
+        grad_x = col2im(grad_windows, (h, w), saved["stride"], saved["padding"]).transpose(1, 0, 2, 3)
+    grad_bias = (grad_out.sum(axis=1),) if len(out._parents) == 3 else ()
+    ### END SOLUTION
+    return (grad_x, grad_w, *grad_bias)
+
+
+# %% [markdown]
+# ### 🧪 Check: the rule against finite differences, then against the chain it replaces (measured)
+
+# %%
+from tinytorch.core.spatial import Conv2D, conv2d
+
+for stride, padding, bias in [(1, 1, True), (2, 1, False), (2, 0, True)]:
+    x = Tensor(generator.standard_normal((2, 3, 6, 5)))
+    weights = Tensor(generator.standard_normal((4, 3, 3, 2)))
+    parameters = (x, weights, Tensor(generator.standard_normal(4))) if bias else (x, weights)
+    assert gradient_check(lambda x, w, b=None: conv2d(x, w, b, stride, padding) ** 2, *parameters).ok
+
+
+def conv2d_chained(conv, x):
+    """The same convolution as a chain of seven recorded operations (Module 06's diagram on Tensors)."""
+    windows = im2col(x, conv.kernel_size, conv.stride, conv.padding)
+    N, C, OH, OW, KH, KW = windows.shape
+    columns = windows.permute(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, N * OH * OW)
+    out = conv.weights.reshape(conv.out_channels, -1) @ columns + conv.bias.reshape(conv.out_channels, 1)
+    return out.reshape(conv.out_channels, N, OH, OW).permute(1, 0, 2, 3)
+
+
+def forward_backward(forward, conv, x):
+    x.zero_grad()
+    conv.zero_grad()
+    forward(x).sum().backward()
+    return x.grad.data, conv.weights.grad.data, conv.bias.grad.data
+
+
+conv = Conv2D(3, 16, 3, padding=1)
+x = Tensor(generator.standard_normal((32, 3, 32, 32)).astype(np.float32), requires_grad=True)
+chain_s, chain_grads = time_it(forward_backward, lambda x: conv2d_chained(conv, x), conv, x, repeat=5)
+fused_s, fused_grads = time_it(forward_backward, conv, conv, x, repeat=5)
+assert all(np.allclose(a, b, rtol=1e-4, atol=1e-3) for a, b in zip(chain_grads, fused_grads))
+print(f"Conv2D forward + backward, (32, 3, 32, 32) -> 16 channels, 3x3: chain of 7 operations "
+      f"{chain_s * 1e3:.1f} ms, one operation {fused_s * 1e3:.1f} ms ({chain_s / fused_s:.1f}x)")
+
+# %% [markdown]
+# Same gradients, computed in the layout the forward product left behind: typically twice as
+# fast, and the margin grows with the image size. `make bench` compares both with PyTorch.
+#
 # ## 11. What it costs
 #
 # **Time.** Reverse mode against numerical differentiation for a function of 1,000 parameters,
@@ -1167,8 +1263,9 @@ for name, layer, shape, forward in layers:
 # - `backward(tensor, gradient)`: iterative topological sort, one rule per recorded operation,
 #   broadcasting undone by `unbroadcast`, `.grad` accumulated on leaves, intermediates freed early;
 # - backward rules for arithmetic, matmul (batched, 1-D), reductions (ties split evenly), shape
-#   operations, indexing (repeats add up), every activation and im2col -- so Dense, Conv2D, pooling,
-#   attention and normalisation from earlier modules now train unchanged;
+#   operations, indexing (repeats add up), every activation, im2col (col2im) and the one-operation
+#   conv2d -- so Dense, Conv2D, pooling, attention and normalisation from earlier modules now train
+#   unchanged;
 # - `no_grad()`, `Variable`, `gradient_check()`, and the losses `MeanSquaredError`,
 #   `BinaryCrossEntropy` and `CrossEntropyLoss`.
 #
