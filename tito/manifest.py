@@ -48,14 +48,10 @@ class Checkpoint:
         return Path("checkpoints") / f"checkpoint_{self.id}_{self.name}.py"
 
 
-@dataclass(frozen=True)
-class Module:
-    id: str  # "09_autograd"
-    title: str
-    stage: str
-    exports: tuple[str, ...]  # ("core.autograd", "core.losses")
-    checkpoint: Checkpoint
-    index: int  # position in the course, 0-based
+class _NumberedId:
+    """`NN_name` ids (modules, milestones): the number and the name, split once here."""
+
+    id: str
 
     @property
     def number(self) -> str:
@@ -64,6 +60,16 @@ class Module:
     @property
     def name(self) -> str:
         return self.id.split("_", 1)[1]
+
+
+@dataclass(frozen=True)
+class Module(_NumberedId):
+    id: str  # "09_autograd"
+    title: str
+    stage: str
+    exports: tuple[str, ...]  # ("core.autograd", "core.losses")
+    checkpoint: Checkpoint
+    index: int  # position in the course, 0-based
 
     @property
     def source(self) -> Path:
@@ -79,19 +85,11 @@ class Module:
 
 
 @dataclass(frozen=True)
-class Milestone:
+class Milestone(_NumberedId):
     id: str  # "03_backprop"
     year: int
     title: str
     who: str
-
-    @property
-    def number(self) -> str:
-        return self.id.split("_", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.id.split("_", 1)[1]
 
     @property
     def task(self) -> str:
