@@ -35,6 +35,7 @@ import zipfile
 from pathlib import Path
 
 from tito.manifest import BUILD, MANIFEST, Course, Module, load
+from tito.results import Status
 
 try:
     import tomllib
@@ -136,13 +137,13 @@ def summary(grade, course: Course) -> str:
     unlocked = []
     for checkpoint in course.checkpoints:
         cell = grade.cells.get(checkpoint.id)
-        if cell is None or cell.status != "passed":
+        if cell is None or cell.status != Status.PASSED:
             break
         unlocked.append(f"  ✓ {checkpoint.id} · {checkpoint.name}: {checkpoint.capability}")
     lines = [f"Score: {grade.score:g}/{grade.max_score} points. "
              f"Capabilities unlocked: {len(unlocked)} of {len(grade.cells)}."]  # fmt: skip
     lines += unlocked
-    pending = next((c for c in course.checkpoints if c.id in grade.cells and grade.cells[c.id].status != "passed"), None)
+    pending = next((c for c in course.checkpoints if c.id in grade.cells and grade.cells[c.id].status != Status.PASSED), None)
     if pending is None:
         lines.append("Next step: none. Every checkpoint passed: the whole course is yours.")
     else:

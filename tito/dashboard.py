@@ -16,19 +16,20 @@ import json
 from pathlib import Path
 
 from tito.manifest import Course
+from tito.results import RUN_STATUSES, Status
 
 TEMPLATE = Path(__file__).with_name("dashboard.html")
 DATA_SLOT = "/*DASHBOARD_DATA*/null"
 
-# Each checkpoint status of the report (tito.grade.ICONS names them all): its colour and a mark drawn
-# from the fonts every system has (colour emoji are missing from many, headless browsers included).
+# Each status of a graded cell (tito.grade.ICONS names them all): its colour and a mark drawn from the
+# fonts every system has (colour emoji are missing from many, headless browsers included).
 STYLES = {
-    "passed": ("#2e9d57", "✓"), "failed": ("#d64545", "✗"), "timeout": ("#e8912d", "◷"),
-    "error": ("#8e44ad", "!"), "locked": ("#b9bec7", "–"), "missing": ("#eef0f3", "∅"),
-    "syntax error": ("#7b1e1e", "✖"),
+    Status.PASSED: ("#2e9d57", "✓"), Status.FAILED: ("#d64545", "✗"), Status.TIMEOUT: ("#e8912d", "◷"),
+    Status.ERROR: ("#8e44ad", "!"), Status.LOCKED: ("#b9bec7", "–"), Status.MISSING: ("#eef0f3", "∅"),
+    Status.SYNTAX_ERROR: ("#7b1e1e", "✖"),
 }  # fmt: skip
 # Statuses whose failed tests or note say what went wrong, listed as failures; locked and missing do not.
-FAILURES = {"failed", "timeout", "error", "syntax error"}
+FAILURES = (RUN_STATUSES - {Status.PASSED}) | {Status.SYNTAX_ERROR}
 
 
 def page_data(report: dict, course: Course) -> dict:
@@ -41,7 +42,7 @@ def page_data(report: dict, course: Course) -> dict:
         for c in course.checkpoints if c.id in reported
     ]  # fmt: skip
     stages = [s.name for s in course.stages if any(c["stage"] == s.name for c in checkpoints)]
-    statuses = [{"status": s, "colour": STYLES[s][0], "mark": STYLES[s][1], "failure": s in FAILURES} for s in ICONS]
+    statuses = [{"status": s.value, "colour": STYLES[s][0], "mark": STYLES[s][1], "failure": s in FAILURES} for s in ICONS]
     return {"report": report, "checkpoints": checkpoints, "stages": stages, "statuses": statuses}
 
 
