@@ -81,7 +81,7 @@ def clean_env(**extra: str) -> dict:
 def bundle(course):
     copy, _, base = course
     out = base / "autograder.zip"
-    result = copy.tito("autograder", "gradescope", str(out), timeout=120)
+    result = copy.tito("autograder", "gradescope", str(out), timeout=600)  # runs the reference twice
     assert result.returncode == 0, result.stdout + result.stderr
     return out
 
@@ -132,7 +132,7 @@ def test_the_bundle_holds_the_scripts_the_course_and_no_solution(course, bundle)
         checkpoint = archive.read(f"{COURSE}/checkpoints/checkpoint_01_foundation.py")
         setup = archive.read("setup.sh").decode()
         requirements = archive.read("requirements.txt").decode().split()
-    assert {"setup.sh", "run_autograder", "requirements.txt", f"{COURSE}/modules/course.toml"} <= names
+    assert {"setup.sh", "run_autograder", "requirements.txt", "reference.json", f"{COURSE}/modules/course.toml"} <= names
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
     assert len(lessons) == len(LESSONS)
     assert all("### BEGIN SOLUTION" not in text and "NotImplementedError" in text for text in lessons.values())

@@ -1,7 +1,7 @@
 """The class dashboard (`tito grade ... --html FILE`), checked in a real headless browser.
 
-A seeded class of 24 learners over the whole course is made with tito.grade's own Grade and Cell
-and turned into the JSON report by tito.grade.report, so the page is fed exactly what `tito grade`
+A seeded class of 24 learners over the whole course is made with tito.scoring's own Grade and Cell
+and turned into the JSON report by tito.reports.report, so the page is fed exactly what `tito grade`
 writes. Debian's chromium, driven by Playwright, loads the page; every number checked below is
 recomputed here from the report, independently of the page's script. A screenshot is saved as
 build/grade/dashboard.png. Where chromium or Playwright is missing the browser tests skip and say so.
@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tito import dashboard, grade
+from tito import dashboard, reports, scoring
 from tito.manifest import load
 
 from .conftest import ROOT, make_copy
@@ -44,19 +43,19 @@ def seeded_class(seed: int = 18, size: int = 24) -> tuple[dict, object]:
         for index, checkpoint in enumerate(course.checkpoints):
             points = 3 + index % 4
             if index < reached:
-                cells[checkpoint.id] = grade.Cell("passed", points + 1, points + 1, points)
+                cells[checkpoint.id] = scoring.Cell("passed", points + 1, points + 1, points)
             elif index > reached:
-                cells[checkpoint.id] = grade.Cell("locked", 0, points, points, "not run: an earlier checkpoint did not pass")
+                cells[checkpoint.id] = scoring.Cell("locked", 0, points, points, "not run: an earlier checkpoint did not pass")
             elif outcome == "failed":
                 message = rng.choice(MESSAGES)
-                cells[checkpoint.id] = grade.Cell("failed", 1, points, points, "",
+                cells[checkpoint.id] = scoring.Cell("failed", 1, points, points, "",
                                                   [{"name": f"test_{checkpoint.name}", "message": message}])  # fmt: skip
             else:
-                cells[checkpoint.id] = grade.Cell(outcome, 0, points, points, f"{outcome} in {checkpoint.name}")
+                cells[checkpoint.id] = scoring.Cell(outcome, 0, points, points, f"{outcome} in {checkpoint.name}")
         problems = ["lessons missing: 16_tinygpt"] if number % 7 == 0 else []
-        grades.append(grade.Grade(f"learner{number:02d}", cells, problems, 30.0 + number, outcome == "timeout"))
+        grades.append(scoring.Grade(f"learner{number:02d}", cells, problems, 30.0 + number, outcome == "timeout"))
     limits = {"timeout": 900.0, "test_timeout": 120.0, "memory_mb": 4096}
-    return grade.report(grades, course, limits), course
+    return reports.report(grades, course, limits), course
 
 
 def expected_failures(report: dict, checkpoint: str) -> Counter:
@@ -90,8 +89,8 @@ def test_tito_grade_writes_the_dashboard(tmp_path):
     (folder / "done" / "modules" / "01_setup").mkdir(parents=True)
     shutil.copy2(lesson, folder / "done" / "modules" / "01_setup" / "setup.py")
     (folder / "empty").mkdir()
-    result = course.run(sys.executable, "-m", "tito.grade", str(folder), "--jobs", "2", "--timeout", "120",
-                        "--html", "build/grade/class.html", timeout=400)  # fmt: skip
+    result = course.tito("grade", str(folder), "--jobs", "2", "--timeout", "120", "--no-sandbox",
+                         "--html", "build/grade/class.html", timeout=400)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Class dashboard: " in result.stdout
     report = json.loads(course.path("build/grade/report.json").read_text())

@@ -10,7 +10,10 @@ learner receives it (the student edition: the instructor's checkpoints and tooli
 stubs, no solutions) and a requirements file; `setup.sh` installs Python, bubblewrap (the sandbox
 tool) and those requirements, the only downloads. `run_autograder` grades /autograder/submission
 (the learner's repository, or its modules/ folder) with tito.grade.grade_one, exactly as
-`tito grade` grades one learner, and writes /autograder/results/results.json: one test per
+`tito grade` grades one learner (in bubblewrap when the container allows it; the container itself
+is fresh for every submission), its evidence compared with the instructor's reference that the
+bundle carries (`reference.json`, recorded when the bundle was built: values, never solutions), and
+writes /autograder/results/results.json: one test per
 checkpoint, and a summary of the capabilities unlocked and the next step. AUTOGRADER_ROOT moves
 /autograder elsewhere (the tests use a temporary tree); AUTOGRADER_PYTHON picks the interpreter.
 
@@ -44,6 +47,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 COURSE = "course"  # the bundle's folder holding the student edition, under /autograder/source
 REQUIREMENTS = "requirements.txt"
+REFERENCE = "reference.json"  # the instructor's evidence per checkpoint (tito.evidence.Reference)
 GRADESCOPE_ROOT = Path("/autograder")
 WORKFLOW = Path(".github") / "workflows" / "classroom.yml"
 TEST_LIST = Path(".github") / "classroom" / "autograding.json"
@@ -111,6 +115,18 @@ def _add(bundle: zipfile.ZipFile, name: str, data: bytes, executable: bool = Fal
     bundle.writestr(info, data)
 
 
+def references(course: Course) -> bytes:
+    """The instructor's solution run as `tito grade` runs it, twice: the reference of every checkpoint."""
+    from tito import grade as grading
+    from tito import sandbox
+
+    try:
+        found = grading.build_references(course, grading.graded(course), grading.ONE_LEARNER, sandbox.detect())
+    except grading.GradingBroken as error:
+        raise AutograderProblem(str(error)) from None
+    return json.dumps({cid: reference.to_json() for cid, reference in found.items()}).encode()
+
+
 def build_bundle(course: Course, out: Path) -> int:
     """Write the Gradescope bundle to `out`; the number of files in it."""
     from tito import release
@@ -119,14 +135,16 @@ def build_bundle(course: Course, out: Path) -> int:
         files, _ = release.render(course)
     except release.ReleaseError as error:
         raise AutograderProblem(f"the student edition cannot be built:\n{error}") from None
+    reference = references(course)
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w") as bundle:
         _add(bundle, "setup.sh", SETUP_SH.format(requirements=REQUIREMENTS).encode(), executable=True)
         _add(bundle, "run_autograder", RUN_AUTOGRADER.format(course=COURSE).encode(), executable=True)
         _add(bundle, REQUIREMENTS, requirements(course).encode())
+        _add(bundle, REFERENCE, reference)
         for relative, data in files.items():
             _add(bundle, f"{COURSE}/{relative.as_posix()}", data)
-    return len(files) + 3
+    return len(files) + 4
 
 
 # --- Gradescope: grading one submission -------------------------------------------------------------
@@ -157,11 +175,11 @@ def summary(grade, course: Course) -> str:
 
 
 def results(grade, course: Course, seconds: float, peak_mb: float) -> dict:
-    """Gradescope's results.json for one graded submission: tito.grade.gradescope's tests, each
+    """Gradescope's results.json for one graded submission: tito.reports.gradescope's tests, each
     visible and tagged with its stage, under a summary of capabilities and the next step."""
-    from tito import grade as grading
+    from tito import reports
 
-    data = grading.gradescope(grade, course)
+    data = reports.gradescope(grade, course)
     stages = {m.checkpoint.id: m.stage for m in course.modules}
     ids = [c.id for c in course.checkpoints if c.id in grade.cells]
     for checkpoint_id, test in zip(ids, data["tests"]):
@@ -183,16 +201,20 @@ def peak_memory_mb() -> float:
 def run_gradescope(autograder: Path) -> int:
     """Grade autograder/submission with the course in autograder/source; write the results."""
     from tito import grade as grading
+    from tito import reports, sandbox
+    from tito.evidence import Reference
 
     started = time.monotonic()
     course = load(autograder / "source" / COURSE)
     submission = autograder / "submission"
     modules = grading.graded(course)
-    # One BLAS thread, as the checkpoints run by default: threads that wait for a busy core make a
-    # product hundreds of times slower, and a container's cores may be shared.
-    graded = grading.grade_one(course, modules, submission, threads=1)
+    stored = json.loads((autograder / "source" / REFERENCE).read_text(encoding="utf-8"))
+    expected = {cid: Reference.from_json(data) for cid, data in stored.items()}
+    # One BLAS thread (ONE_LEARNER), as the checkpoints run by default: threads that wait for a busy
+    # core make a product hundreds of times slower, and a container's cores may be shared.
+    graded = grading.grade_one(course, modules, submission, expected, grading.ONE_LEARNER, sandbox.detect())
     data = results(graded, course, time.monotonic() - started, peak_memory_mb())
-    grading.write_json(autograder / "results" / "results.json", data)
+    reports.write(autograder / "results" / "results.json", data)
     print(data["output"])
     return 0
 

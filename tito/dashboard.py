@@ -21,7 +21,7 @@ from tito.results import RUN_STATUSES, Status
 TEMPLATE = Path(__file__).with_name("dashboard.html")
 DATA_SLOT = "/*DASHBOARD_DATA*/null"
 
-# Each status of a graded cell (tito.grade.ICONS names them all): its colour and a mark drawn from the
+# Each status of a graded cell (tito.views.GRADE_ICONS names them all): its colour and a mark drawn from the
 # fonts every system has (colour emoji are missing from many, headless browsers included).
 STYLES = {
     Status.PASSED: ("#2e9d57", "✓"), Status.FAILED: ("#d64545", "✗"), Status.TIMEOUT: ("#e8912d", "◷"),
@@ -34,7 +34,7 @@ FAILURES = (RUN_STATUSES - {Status.PASSED}) | {Status.SYNTAX_ERROR}
 
 def page_data(report: dict, course: Course) -> dict:
     """What the page needs: the report itself, and each reported checkpoint's name and stage."""
-    from tito.grade import ICONS
+    from tito.views import GRADE_ICONS
 
     reported = set(report["checkpoints"])
     checkpoints = [
@@ -42,7 +42,7 @@ def page_data(report: dict, course: Course) -> dict:
         for c in course.checkpoints if c.id in reported
     ]  # fmt: skip
     stages = [s.name for s in course.stages if any(c["stage"] == s.name for c in checkpoints)]
-    statuses = [{"status": s.value, "colour": STYLES[s][0], "mark": STYLES[s][1], "failure": s in FAILURES} for s in ICONS]
+    statuses = [{"status": s.value, "colour": STYLES[s][0], "mark": STYLES[s][1], "failure": s in FAILURES} for s in GRADE_ICONS]
     return {"report": report, "checkpoints": checkpoints, "stages": stages, "statuses": statuses}
 
 

@@ -1,111 +1,66 @@
 """Grading a class: `tito grade SUBMISSIONS_DIR [--jobs N] [--json FILE] [--gradescope [DIR]]`.
 
 Each subdirectory of SUBMISSIONS_DIR is one learner's work: a clone of their repository, or just
-its `modules/` folder. For each learner, in parallel:
+its `modules/` folder. This module runs the class: it checks the options before anything runs,
+assembles one temporary course per learner -- the instructor's tooling, the instructor's
+checkpoints instrumented to record evidence (tito.evidence), and only the learner's lesson folders
+`modules/NN_name/` (regular files; symbolic links are ignored) -- and runs `python -m doit
+--continue` there inside a sandbox (tito.sandbox). The instructor's own solution is run the same
+way, twice, as the reference. Verdicts come from tito.scoring, once every run has ended; the
+reports (tito.reports) are written after that, the table printed by tito.views.
 
-1. a fresh temporary course is assembled from the *instructor's* tooling (dodo.py, tito/, the
-   tinytorch package skeleton, checkpoints/, modules/course.toml) plus only the learner's lesson
-   folders `modules/NN_name/` (regular files; symbolic links are ignored). The learner's own
-   checkpoints, tooling and exported files are never used;
-2. `python -m doit --continue` runs there in a subprocess: every lesson is exported, every
-   checkpoint runs in course order (a failure locks the ones after it, as it does for the learner).
-   Limits: a wall-clock timeout for the whole build (the process tree is killed when it expires),
-   a per-test timeout (pytest-timeout), and an address-space limit (RLIMIT_AS) for every process;
-3. the results are read back from build/checkpoints/*.json.
-
-A submission that is missing lessons, does not compile, hangs or runs out of memory gets a row that
-says so; it never stops the run. The limits protect the run against accidents, not against
-deliberately malicious code: grade untrusted work inside a container.
-
-Outputs: a Rich table (learner x checkpoint), a JSON report (default build/grade/report.json), and
-with --gradescope one Gradescope `results.json` per learner, DIR/<learner>/results.json (default DIR
-build/grade/gradescope): one test per checkpoint. A checkpoint is worth its number of test functions;
-a learner earns that times the fraction of its test cases that passed (locked, missing: 0).
+A submission that is missing lessons, does not compile, hangs, floods, forks or runs out of memory
+gets a row that says so; it never stops the run. See the README's threat model for what the
+sandbox and the evidence stop, and what they cannot.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-# tito.release, tito.runner and concurrent.futures are imported where grading uses them: `tito` parses
-# this module's options on every start, and `tito checkpoint status` must stay fast.
-from tito.manifest import BUILD, MANIFEST, Course, Module, load
-from tito.results import RUN_STATUSES, CheckpointResult, InvalidResult, Status
+from tito.manifest import BUILD, MANIFEST, Course, Module
 
 TIMEOUT = 900.0  # seconds for one learner's whole build
 TEST_TIMEOUT = 120.0  # seconds for one test
 MEMORY_MB = 4096  # address space of each process
 TOOLING = ("checkpoints", "dodo.py", "pyproject.toml", "tinytorch", "tito")
+WRITABLE = ("tinytorch/core",)  # where the learner's exported code goes; the rest of the tooling is read-only
+EVIDENCE = BUILD / "evidence"
 SKIP = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
-
-# Sets the memory limit in the child, then becomes the real command. (A preexec_fn would do the
-# same, but it is not safe to fork with one while other threads run, and the grader runs threads.)
-LIMITED = (
-    "import os, resource, sys; limit = int(sys.argv[1]); "
-    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); os.execv(sys.argv[2], sys.argv[2:])"
-)
-
-ICONS = {
-    Status.PASSED: "✅", Status.FAILED: "❌", Status.TIMEOUT: "⏱", Status.ERROR: "💥",
-    Status.LOCKED: "🔒", Status.MISSING: "∅", Status.SYNTAX_ERROR: "✖",
-}  # fmt: skip
+REFERENCE_RUNS = 2  # of the instructor's solution: values that differ between them are volatile
+REFERENCE_TIME = 3  # times a learner's time limit: the instructor's code is trusted, a busy machine is not
+USAGE, BROKEN = 2, 3  # exit codes besides 0
 GRADESCOPE_DEFAULT = object()  # --gradescope without DIR: build/grade/gradescope of the course
-LEGEND = ("✅ passed · ❌ failed · ⏱ timeout · 💥 error · 🔒 locked by an earlier checkpoint · "
-          "∅ lesson missing · ✖ lesson does not compile")  # fmt: skip
 
 
-@dataclass
-class Cell:
-    """One learner's result for one checkpoint.
-
-    passed/total count test cases as pytest ran them (parametrised cases included); a checkpoint is
-    worth `max_points`, its number of test functions, the same for every learner whatever ran.
-    """
-
-    status: Status  # a key of ICONS
-    passed: int
-    total: int
-    max_points: int
-    note: str = ""
-    failed_tests: list[dict] = field(default_factory=list)  # {"name", "message"}
-
-    @property
-    def points(self) -> float:
-        return round(self.max_points * self.passed / self.total, 2) if self.total else 0.0
-
-    def short(self) -> str:
-        counts = self.status in RUN_STATUSES
-        return f"{ICONS[self.status]} {self.passed}/{self.total}" if counts else ICONS[self.status]
+class GradingBroken(RuntimeError):
+    """The grading run cannot go on (the instructor's reference does not pass); the message says why."""
 
 
-@dataclass
-class Grade:
-    learner: str
-    cells: dict[str, Cell]  # checkpoint id -> cell
-    problems: list[str]  # about the submission itself: missing lessons, syntax errors
-    duration: float
-    timed_out: bool
-    log_tail: str = ""
+@dataclass(frozen=True)
+class Options:
+    jobs: int
+    timeout: float
+    test_timeout: float
+    memory_mb: int
+    sandbox: bool  # False only with --no-sandbox
 
-    @property
-    def score(self) -> float:
-        return round(sum(c.points for c in self.cells.values()), 2)
+    def limits(self):
+        from tito.sandbox import Limits
 
-    @property
-    def max_score(self) -> int:
-        return sum(c.max_points for c in self.cells.values())
+        return Limits(self.timeout, self.memory_mb)
 
 
-# --- one submission --------------------------------------------------------------------------------
+ONE_LEARNER = Options(jobs=1, timeout=TIMEOUT, test_timeout=TEST_TIMEOUT, memory_mb=MEMORY_MB, sandbox=True)
+
+
+# --- one run in a sandbox --------------------------------------------------------------------------
 
 
 def graded(course: Course) -> list[Module]:
@@ -130,18 +85,21 @@ def _copy_files(source: Path, destination: Path) -> None:
             shutil.copyfile(path, destination / path.name)
 
 
-def assemble(course: Course, modules: list[Module], submission: Path, work: Path) -> dict[str, str]:
-    """Build the learner's temporary course in `work`.
+def assemble(course: Course, modules: list[Module], lessons: Path, work: Path) -> dict[str, str]:
+    """Build a temporary course in `work`: the instructor's tooling and instrumented checkpoints,
+    the lesson folders found in `lessons`.
 
     Returns the lessons that cannot be built, by module id: "missing", or `path:line: syntax error: ...`.
     """
-    from tito import release
+    from tito import evidence, release
 
     for relative in release.source_files(course):
         if relative.parts[0] in TOOLING or relative == MANIFEST:
             (work / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(course.root / relative, work / relative)
-    lessons = learner_modules(submission)
+    for module in modules:
+        test_file = work / module.checkpoint.file
+        test_file.write_text(evidence.instrument(test_file.read_text(encoding="utf-8"), str(test_file)), "utf-8")
     problems = {}
     for module in modules:
         folder = lessons / module.id
@@ -159,222 +117,193 @@ def assemble(course: Course, modules: list[Module], submission: Path, work: Path
     return problems
 
 
-def describe_problems(problems: dict[str, str]) -> list[str]:
-    missing = [module_id for module_id, problem in problems.items() if problem == "missing"]
-    lines = [f"lessons missing: {', '.join(missing)}"] if missing else []
-    return lines + [problem for problem in problems.values() if problem != "missing"]
+def readonly_paths(work: Path) -> list[str]:
+    """Everything of the instructor's in the temporary course, except the folders the build writes."""
+    found = []
+    for top in [*TOOLING, MANIFEST.as_posix()]:
+        path = work / top
+        if any(w.startswith(f"{top}/") for w in WRITABLE) and path.is_dir():
+            found += [p.relative_to(work).as_posix() for p in path.iterdir()
+                      if p.relative_to(work).as_posix() not in WRITABLE]  # fmt: skip
+        elif path.exists():
+            found.append(top)
+    return found + [f"{w}/__init__.py" for w in WRITABLE if (work / w / "__init__.py").exists()]
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` (the checkpoint runner starts pytest in its own session)."""
-    try:
-        table = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    children: dict[int, list[int]] = {}
-    for line in table.splitlines():
-        child, parent = (int(n) for n in line.split())
-        children.setdefault(parent, []).append(child)
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+def sandbox_env(work: Path, options: Options, threads: int) -> dict[str, str]:
+    """The whole environment of a graded run: nothing of the instructor's leaks in."""
+    bin_dir = Path(sys.executable).parent
+    return {
+        "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+        "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+        "PYTEST_PLUGINS": "tito.evidence_plugin", "TITO_EVIDENCE_DIR": str(work / EVIDENCE),
+        "TINYTORCH_TEST_TIMEOUT": f"{min(options.test_timeout, options.timeout):g}",
+        "TINYTORCH_CHECKPOINT_TIMEOUT": f"{options.timeout:g}", "TINYTORCH_LOCK_TIMEOUT": "60",
+        "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+    }  # fmt: skip
 
 
-def _kill_tree(process: subprocess.Popen) -> None:
-    tree = _descendants(process.pid)
-    for pid in [process.pid, *tree]:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+@dataclass
+class Run:
+    """One sandboxed run, as collected: nothing in it has been judged yet."""
+
+    name: str
+    problems: dict[str, str]
+    collected: object  # tito.scoring.Collected
+    output: str
+    timed_out: bool
+    duration: float
+    broken: str = ""
 
 
-def run_build(work: Path, timeout: float, test_timeout: float, memory_mb: int, threads: int) -> tuple[str, bool]:
-    """`python -m doit --continue` in `work` under the limits; (its output, whether it timed out)."""
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(work),
-        PYTHONDONTWRITEBYTECODE="1",
-        TINYTORCH_TEST_TIMEOUT=f"{min(test_timeout, timeout):g}",
-        TINYTORCH_CHECKPOINT_TIMEOUT=f"{timeout:g}",
-        TINYTORCH_LOCK_TIMEOUT="60",
-        OPENBLAS_NUM_THREADS=str(threads),
-        OMP_NUM_THREADS=str(threads),
-        MKL_NUM_THREADS=str(threads),
-    )
-    for name in ("TINYTORCH_ROOT", "TITO_RESULT_JSON"):
-        env.pop(name, None)
-    command = [sys.executable, "-c", LIMITED, str(memory_mb * 2**20), sys.executable, "-m", "doit", "--continue"]
-    process = subprocess.Popen(
-        command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True,
-    )  # fmt: skip
-    try:
-        output, _ = process.communicate(timeout=timeout)
-        return output, False
-    except subprocess.TimeoutExpired:
-        _kill_tree(process)
-        try:
-            output, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:  # a stray process still holds the pipe: give up on the output
-            output = ""
-        return output, True
+def run_one(course: Course, modules: list[Module], name: str, lessons: Path, options: Options, isolation, slots,
+            threads: int) -> Run:  # fmt: skip
+    """Assemble, run and collect one course; never raises for anything a submission does."""
+    from tito import sandbox, scoring
 
-
-def read_cells(course: Course, modules: list[Module], work: Path, problems: dict[str, str],
-               timed_out: bool, timeout: float) -> dict[str, Cell]:  # fmt: skip
-    """Each graded checkpoint's cell, from its JSON or from the reason it has none."""
-    from tito import runner
-
-    cells: dict[str, Cell] = {}
-    blocked = False  # an earlier checkpoint did not pass
-    for module in modules:
-        checkpoint = module.checkpoint
-        points = runner.count_tests(course.root / checkpoint.file)
-        cell = _from_result(course.at(work).build.result(checkpoint), points)
-        if cell is None:
-            cell = _without_result(module, points, problems.get(module.id), blocked, timed_out, timeout)
-            timed_out = timed_out and cell.status is not Status.TIMEOUT  # only the checkpoint running at the time
-        cells[checkpoint.id] = cell
-        blocked = blocked or cell.status is not Status.PASSED
-    return cells
-
-
-def _from_result(path: Path, points: int) -> Cell | None:
-    try:
-        result = CheckpointResult.read(path)
-    except (OSError, InvalidResult):
-        return None
-    failed = [{"name": t.name, "message": t.message.strip()} for t in result.failed_tests]
-    return Cell(result.status, result.tests_passed, result.tests_total, points, result.note or "", failed)
-
-
-def _without_result(module: Module, points: int, problem: str | None,
-                    blocked: bool, timed_out: bool, timeout: float) -> Cell:  # fmt: skip
-    if problem == "missing":
-        return Cell(Status.MISSING, 0, points, points, f"{module.source.as_posix()} was not submitted")
-    if problem:
-        return Cell(Status.SYNTAX_ERROR, 0, points, points, problem)
-    if timed_out:
-        note = f"the build was stopped after {timeout:g} s while checkpoint {module.checkpoint.id} ran"
-        return Cell(Status.TIMEOUT, 0, points, points, note)
-    if blocked:
-        return Cell(Status.LOCKED, 0, points, points, "not run: an earlier checkpoint did not pass")
-    return Cell(Status.ERROR, 0, points, points, "not run: the build stopped before it (see log_tail)")
-
-
-def grade_one(course: Course, modules: list[Module], submission: Path, timeout: float = TIMEOUT,
-              test_timeout: float = TEST_TIMEOUT, memory_mb: int = MEMORY_MB, threads: int = 1) -> Grade:  # fmt: skip
-    """Grade one submission in its own temporary course on `modules` (see graded()); never raises
-    for a bad submission."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tinytorch-grade-") as scratch:
-        work = Path(scratch)
+        work = Path(scratch) / "course"
+        work.mkdir()
         try:
-            problems = assemble(course, modules, submission, work)
-            notes = describe_problems(problems)
+            problems = assemble(course, modules, lessons, work)
         except OSError as error:  # an unreadable submission: a row saying so, not a crash
-            problems, notes = {}, [f"could not copy the submission: {error}"]
-        output, timed_out = run_build(work, timeout, test_timeout, memory_mb, threads)
-        cells = read_cells(course, modules, work, problems, timed_out, timeout)
-    return Grade(submission.name, cells, notes, round(time.monotonic() - started, 1), timed_out, output[-4000:])
+            return Run(name, {}, scoring.Collected({}, {}), "", False, 0.0, f"could not copy the submission: {error}")
+        with slots.taken() as uid:
+            finished = sandbox.run([sys.executable, "-m", "doit", "--continue"], work, readonly_paths(work),
+                                   sandbox_env(work, options, threads), options.limits(), isolation, uid)  # fmt: skip
+        collected = scoring.collect(course.at(work), modules, EVIDENCE)
+    return Run(name, problems, collected, finished.output, finished.timed_out, round(time.monotonic() - started, 1))
+
+
+def _safely(function, name: str, *args) -> Run:
+    """A run whose grading failed for a reason of the grader's own is a broken row, not a crash."""
+    from tito import scoring
+
+    try:
+        return function(*args)
+    except Exception as error:  # noqa: BLE001 -- reported per learner, and the exit code says so
+        return Run(name, {}, scoring.Collected({}, {}), "", False, 0.0, f"{type(error).__name__}: {error}")
+
+
+# --- the class -------------------------------------------------------------------------------------
 
 
 def submissions(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def grade_all(course: Course, folder: Path, jobs: int = 1, on_done=None, **limits) -> list[Grade]:
-    """Grade every submission in `folder`, `jobs` at a time; results in learner order."""
+def _complete(run: Run, modules: list[Module]) -> bool:
+    """Whether a reference run recorded every checkpoint, each of its tests finished once."""
+    recorded = [run.collected.evidence.get(m.checkpoint.id) for m in modules] if not run.broken else [None]
+    return all(isinstance(r, dict) and r and all(t.ends == 1 for t in r.values()) for r in recorded)
+
+
+def reference_run(modules: list[Module], run_reference) -> Run:
+    """One run of the instructor's solution; tried again once when it did not pass everything (a
+    timing check can fail on a machine that is briefly overloaded)."""
+    first = run_reference()
+    return first if _complete(first, modules) else run_reference()
+
+
+def references(runs: list[Run], modules: list[Module]) -> dict:
+    """Each checkpoint's Reference from the instructor's runs; GradingBroken when they did not pass."""
+    from tito.evidence import Reference
+
+    failed = next((run for run in runs if not _complete(run, modules)), None)
+    if failed is not None:
+        tail = (failed.broken or failed.output)[-1500:]
+        raise GradingBroken(f"the instructor's solution did not pass every checkpoint in the sandbox:\n{tail}")
+    first, second = runs[0].collected.evidence, runs[-1].collected.evidence
+    return {m.checkpoint.id: Reference.from_runs(first[m.checkpoint.id], second[m.checkpoint.id]) for m in modules}
+
+
+def _submit_references(pool, course: Course, modules: list[Module], options: Options, isolation, slots, threads: int):
+    def run_reference() -> Run:
+        generous = replace(options, timeout=options.timeout * REFERENCE_TIME)
+        return _safely(run_one, "reference", course, modules, "reference", course.root / "modules", generous, isolation, slots,
+                       threads)  # fmt: skip
+
+    return [pool.submit(reference_run, modules, run_reference) for _ in range(REFERENCE_RUNS)]
+
+
+def build_references(course: Course, modules: list[Module], options: Options, isolation) -> dict:
+    """The instructor's reference for each checkpoint, on its own (for a Gradescope bundle)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from tito import sandbox
+
+    with ThreadPoolExecutor(max_workers=REFERENCE_RUNS) as pool:
+        runs = _submit_references(pool, course, modules, options, isolation, sandbox.Slots(REFERENCE_RUNS), 1)
+        return references([f.result() for f in runs], modules)
+
+
+def judged(run: Run, modules: list[Module], expected: dict, course: Course, timeout: float):
+    """A run's Grade: its cells scored against the references."""
+    from tito import runner, scoring
+
+    points = {m.checkpoint.id: runner.count_tests(course.root / m.checkpoint.file) for m in modules}
+    cells = scoring.score(modules, expected, points, run.collected, run.problems, run.timed_out, timeout)
+    return scoring.Grade(run.name, cells if not run.broken else {}, scoring.describe_problems(run.problems),
+                         run.duration, run.timed_out, run.output, run.broken)  # fmt: skip
+
+
+def grade_one(course: Course, modules: list[Module], submission: Path, expected: dict, options: Options, isolation):
+    """Grade one submission against references built before (tito.autograder: one learner per container)."""
+    from tito import sandbox
+
+    run = _safely(run_one, submission.name, course, modules, submission.name, learner_modules(submission), options,
+                  isolation, sandbox.Slots(1), 1)  # fmt: skip
+    return judged(run, modules, expected, course, options.timeout)
+
+
+def grade_class(course: Course, folder: Path, options: Options, isolation, on_done=None) -> list:
+    """Grade every submission in `folder`, `options.jobs` at a time; Grades in learner order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tito import sandbox
+
     modules = graded(course)  # decided once, so that every learner is graded on the same checkpoints
-    found = submissions(folder)
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(grade_one, course, modules, s, threads=threads, **limits) for s in found]
-        if on_done:
-            for future in futures:
+    threads = max(1, (os.cpu_count() or 1) // options.jobs)
+    slots = sandbox.Slots(options.jobs)
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+        reference_runs = _submit_references(pool, course, modules, options, isolation, slots, threads)
+        learner_runs = []
+        for submission in submissions(folder):
+            future = pool.submit(_safely, run_one, submission.name, course, modules, submission.name,
+                                 learner_modules(submission), options, isolation, slots, threads)  # fmt: skip
+            if on_done:
                 future.add_done_callback(lambda f: on_done(f.result()))
-        return [f.result() for f in futures]
-
-
-# --- reports ---------------------------------------------------------------------------------------
-
-
-def report(grades: list[Grade], course: Course, limits: dict) -> dict:
-    checkpoints = [c.id for c in course.checkpoints if any(c.id in g.cells for g in grades)]
-    return {
-        "checkpoints": checkpoints,
-        "limits": limits,
-        "learners": [
-            {
-                "learner": g.learner,
-                "score": g.score,
-                "max_score": g.max_score,
-                "checkpoints_passed": sum(c.status is Status.PASSED for c in g.cells.values()),
-                "duration": g.duration,
-                "timed_out": g.timed_out,
-                "problems": g.problems,
-                "checkpoints": {cid: {**asdict(cell), "points": cell.points} for cid, cell in g.cells.items()},
-                "log_tail": g.log_tail,
-            }
-            for g in grades
-        ],
-    }
-
-
-def gradescope(grade: Grade, course: Course) -> dict:
-    """Gradescope's results.json: one test per checkpoint, worth its number of test functions."""
-    tests = []
-    for checkpoint in course.checkpoints:
-        cell = grade.cells.get(checkpoint.id)
-        if cell is None:
-            continue
-        lines = [f"{cell.status}: {cell.passed}/{cell.total} test cases passed", *([cell.note] if cell.note else [])]
-        lines += [f"✗ {t['name']}: {t['message']}" for t in cell.failed_tests]
-        tests.append({
-            "name": f"Checkpoint {checkpoint.id} · {checkpoint.name}: {checkpoint.capability}",
-            "score": cell.points,
-            "max_score": cell.max_points,
-            "status": "passed" if cell.status is Status.PASSED else "failed",  # Gradescope's words
-            "output": "\n".join(lines),
-        })  # fmt: skip
-    summary = "\n".join(grade.problems) or "All lessons were found and compiled."
-    if grade.timed_out:
-        summary += f"\nThe build was stopped after {grade.duration:.0f} s (time limit)."
-    return {"score": grade.score, "output": summary, "tests": tests, "visibility": "visible"}
-
-
-def table(grades: list[Grade], course: Course):
-    from rich.table import Table
-
-    ids = [c.id for c in course.checkpoints if any(c.id in g.cells for g in grades)]
-    grid = Table(title="TinyTorch grades", title_justify="left", caption=LEGEND, caption_justify="left")
-    grid.add_column("learner", no_wrap=True)
-    for cid in ids:
-        grid.add_column(cid, justify="center", no_wrap=True)
-    grid.add_column("score", justify="right", no_wrap=True)
-    for g in grades:
-        cells = [g.cells[cid].short() if cid in g.cells else "" for cid in ids]
-        grid.add_row(g.learner, *cells, f"{g.score:g}/{g.max_score}")
-    return grid
-
-
-def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            learner_runs.append(future)
+        try:
+            expected = references([f.result() for f in reference_runs], modules)
+        except GradingBroken:
+            pool.shutdown(cancel_futures=True)
+            raise
+        runs = [f.result() for f in learner_runs]
+    return [judged(run, modules, expected, course, options.timeout) for run in runs]
 
 
 # --- command line ----------------------------------------------------------------------------------
 
 
 def _given_path(text: str) -> Path:
-    """A path typed by the user, resolved against their folder."""
+    """A path typed by the user, resolved against their folder at once: `tito` later moves to the
+    course root, where the defaults (relative paths) belong."""
     return Path(text).resolve()
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+        return value
+
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -382,70 +311,73 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("submissions", metavar="SUBMISSIONS_DIR", type=_given_path,
         help="one subdirectory per learner: their repository, or its modules/ folder")
-    add("--jobs", "-j", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+    add("--jobs", "-j", type=_positive(int), default=max(1, (os.cpu_count() or 2) // 2),
         help="learners graded at once (default: half the CPU cores)")
     add("--json", type=_given_path, default=None, metavar="FILE",
         help=f"where to write the JSON report (default {BUILD}/grade/report.json)")
     add("--gradescope", type=_given_path, nargs="?", const=GRADESCOPE_DEFAULT, default=None, metavar="DIR",
         help=f"also write DIR/<learner>/results.json for Gradescope (default DIR {BUILD}/grade/gradescope)")
     add("--html", type=_given_path, default=None, metavar="FILE",
-        help=f"also write the class dashboard, one self-contained HTML page (e.g. {BUILD}/grade/dashboard.html)")
-    add("--timeout", type=float, default=TIMEOUT, help=f"seconds for one learner's whole build (default {TIMEOUT:g})")
-    add("--test-timeout", type=float, default=TEST_TIMEOUT, help=f"seconds for one test (default {TEST_TIMEOUT:g})")
-    add("--memory-mb", type=int, default=MEMORY_MB,
-        help=f"address-space limit of each process, in MiB (default {MEMORY_MB})")  # fmt: skip
+        help="also write the class dashboard, one self-contained HTML page (e.g. build/grade/dashboard.html)")
+    add("--timeout", type=_positive(float), default=TIMEOUT,
+        help=f"seconds for one learner's whole build (default {TIMEOUT:g})")
+    add("--test-timeout", type=_positive(float), default=TEST_TIMEOUT,
+        help=f"seconds for one test (default {TEST_TIMEOUT:g})")
+    add("--memory-mb", type=_positive(int), default=MEMORY_MB,
+        help=f"address-space limit of each process, in MiB (default {MEMORY_MB})")
+    add("--no-sandbox", action="store_true",
+        help="grade even when neither bubblewrap nor unshare can isolate a run (only for code you trust)")  # fmt: skip
 
 
 def run(args: argparse.Namespace, course: Course) -> int:
-    """`tito grade`: 0 once every submission is graded (whatever the grades), 2 for a usage error."""
-    from rich.console import Console
+    """`tito grade`: 0 once every submission is graded (whatever the grades), 2 for a usage error,
+    3 when grading itself broke (for one learner, or the instructor's reference)."""
+    from tito import reports, sandbox, views
 
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)  # a log: never squeeze the table
     folder = args.submissions
     if not folder.is_dir() or not submissions(folder):
         print(f"tito grade: {folder} is not a folder of submissions (one subfolder per learner)", file=sys.stderr)
-        return 2
-    limits = {"timeout": args.timeout, "test_timeout": args.test_timeout, "memory_mb": args.memory_mb}
-    console.print(f"Grading {len(submissions(folder))} submissions from {folder}, {args.jobs} at a time…")
-
-    def done(grade: Grade) -> None:
-        console.print(f"  graded {grade.learner}: {grade.score:g}/{grade.max_score} points in {grade.duration:.0f} s")
-
-    grades = grade_all(course, folder, jobs=args.jobs, on_done=done, **limits)
-    console.print(table(grades, course))
-    for g in grades:
-        notes = g.problems + [f"checkpoint {cid}: {c.note}" for cid, c in g.cells.items()
-                              if c.note and c.status in (Status.FAILED, Status.TIMEOUT, Status.ERROR)]  # fmt: skip
-        for note in notes:
-            console.print(f"  {g.learner}: {note}")
-    graded_report = report(grades, course, limits)
+        return USAGE
     json_path = args.json or course.build.grade / "report.json"
-    write_json(json_path, graded_report)
-    console.print(f"JSON report: {json_path}")
-    if args.html is not None:
+    gradescope_dir = course.build.grade / "gradescope" if args.gradescope is GRADESCOPE_DEFAULT else args.gradescope
+    try:
+        html_path = args.html
+        for target in filter(None, [json_path.parent, gradescope_dir, html_path and html_path.parent]):
+            reports.check_writable(target)
+    except reports.Unwritable as error:
+        print(f"tito grade: {error}", file=sys.stderr)
+        return USAGE
+    isolation = sandbox.detect() if not args.no_sandbox else sandbox.Isolation.NONE
+    if isolation is sandbox.Isolation.NONE and not args.no_sandbox:
+        print("tito grade: no sandbox works here (install bubblewrap: apt-get install bubblewrap); "
+              "--no-sandbox grades anyway, for code you trust", file=sys.stderr)  # fmt: skip
+        return BROKEN
+    options = Options(args.jobs, args.timeout, args.test_timeout, args.memory_mb, not args.no_sandbox)
+    found = submissions(folder)
+    out = views.console()
+    out.print(f"Grading {len(found)} submissions from {folder}, {options.jobs} at a time")
+    out.print(f"Isolation: {sandbox.describe(isolation)}")
+    with views.grade_progress(out, len(found)) as advance:
+        try:
+            grades = grade_class(course, folder, options, isolation, on_done=advance)
+        except GradingBroken as error:
+            print(f"tito grade: {error}", file=sys.stderr)
+            return BROKEN
+    out.print(views.grade_table(grades, course, out.width))
+    for line in views.grade_notes(grades):
+        out.print(line)
+    limits = {**vars(options), "isolation": isolation.value}
+    graded_report = reports.write_all(grades, course, limits, json_path, gradescope_dir)
+    out.print(f"JSON report: {json_path}")
+    if html_path is not None:
         from tito import dashboard
 
-        dashboard.write(args.html, graded_report, course)
-        console.print(f"Class dashboard: {args.html}")
-    if args.gradescope is not None:
-        out = course.build.grade / "gradescope" if args.gradescope is GRADESCOPE_DEFAULT else args.gradescope
-        for g in grades:
-            write_json(out / g.learner / "results.json", gradescope(g, course))
-        console.print(f"Gradescope results: {out}/<learner>/results.json")
+        dashboard.write(html_path, graded_report, course)
+        out.print(f"Class dashboard: {html_path}")
+    if gradescope_dir is not None:
+        out.print(f"Gradescope results: {gradescope_dir}/<learner>/results.json")
+    broken = [g.learner for g in grades if g.broken]
+    if broken:
+        print(f"tito grade: grading broke for {', '.join(broken)} (see the report)", file=sys.stderr)
+        return BROKEN
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tito grade", description="Grade each learner's checkpoints, in isolation.")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        course = load()
-    except FileNotFoundError as error:
-        print(f"tito grade: {error}", file=sys.stderr)
-        return 3
-    return run(args, course)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

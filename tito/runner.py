@@ -20,6 +20,7 @@ from pathlib import Path
 from tito.export import write_atomic
 from tito.manifest import Checkpoint, Course
 from tito.results import COLLECTION, CheckpointResult, InvalidResult, PytestReport, Status
+from tito.sandbox import tail
 
 TEST_TIMEOUT = float(os.environ.get("TINYTORCH_TEST_TIMEOUT", 120))
 RUN_TIMEOUT = float(os.environ.get("TINYTORCH_CHECKPOINT_TIMEOUT", 600))
@@ -60,30 +61,39 @@ def child_env(root: Path, result_path: Path) -> dict:
 
 def run(course: Course, checkpoint: Checkpoint, live: bool = False) -> CheckpointResult:
     """Run the checkpoint's pytest file, record the result and return it; `live` streams pytest's
-    verbose output to the terminal."""
+    verbose output to the terminal.
+
+    The output goes to a file, not a pipe: a child the learner's code leaves behind cannot keep the
+    run (and the build lock) waiting. The run owns its process group: at the end, whatever is left
+    in it is killed."""
     root = course.root
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryFile() as log:
         raw_path = Path(scratch) / "raw.json"
         process = subprocess.Popen(
             pytest_command(checkpoint, verbose=live), cwd=root, env=child_env(root, raw_path),
-            stdout=None if live else subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
+            stdout=None if live else log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
-            output, _ = process.communicate(timeout=RUN_TIMEOUT)
+            process.wait(timeout=RUN_TIMEOUT)
             timed_out = False
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
             timed_out = True
-        except KeyboardInterrupt:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise
+        finally:  # the timeout, Ctrl-C, or strays left behind by a finished run
+            _kill_group(process)
+        output = "" if live else tail(log)
         report = read_report(raw_path)
     total = count_tests(root / checkpoint.file)
-    result = summarise(checkpoint, report, output or "", process.returncode, timed_out, total)
+    result = summarise(checkpoint, report, output, process.returncode, timed_out, total)
     write_atomic(course.build.result(checkpoint), result.dumps())
     return result
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # nothing left
+    process.wait()
 
 
 def read_report(path: Path) -> PytestReport | None:

@@ -6,6 +6,7 @@ Every view says its state in words next to the icon, so the output reads the sam
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
@@ -14,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from tito.results import CheckpointResult, Status
+from tito.results import RUN_STATUSES, CheckpointResult, Status
 from tito.state import Entry, Progress
 
 if TYPE_CHECKING:  # tito.failures imports the exporter: only failure reports need it
@@ -331,3 +332,81 @@ def milestone_locked(trophy: MilestoneState, next_command: str) -> Group:
               for e in trophy.missing]  # fmt: skip
     lines.append(Text.assemble("   👉 Run: ", command(next_command)))
     return Group(*lines)
+
+
+# ------------------------------------------------------------------------------------------ grading
+
+GRADE_ICONS = {
+    Status.PASSED: "✅", Status.FAILED: "❌", Status.TIMEOUT: "⏱", Status.ERROR: "💥",
+    Status.LOCKED: "🔒", Status.MISSING: "∅", Status.SYNTAX_ERROR: "✖",
+}  # fmt: skip
+GRADE_LEGEND = ("✅ passed · ❌ failed · ⏱ timeout · 💥 error · 🔒 locked by an earlier checkpoint · "
+                "∅ lesson missing · ✖ lesson does not compile")  # fmt: skip
+GRID_COLUMN = 10  # characters one checkpoint column takes in the full grid ("✅ 13/13" and its padding)
+NAME_COLUMN = 16
+
+
+@contextmanager
+def grade_progress(out: Console, total: int):
+    """A progress bar over the learners (done / total, elapsed, time left); yields the callback that
+    marks one learner done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("left"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=out, transient=False) as progress:
+        task = progress.add_task("learners graded", total=total)
+
+        def advance(run) -> None:
+            progress.console.print(Text(f"  ran {run.name} in {run.duration:.0f} s" + (" (time limit)" if run.timed_out else "")))
+            progress.advance(task)
+
+        yield advance
+
+
+def _cell_text(cell) -> str:
+    counted = cell.status in RUN_STATUSES
+    return f"{GRADE_ICONS[cell.status]} {cell.passed}/{cell.total}" if counted else GRADE_ICONS[cell.status]
+
+
+def grade_table(grades: list, course, width: int) -> Table:
+    """Learner x checkpoint when it fits in `width` columns, else learner x stage (the full grid is in
+    the JSON report)."""
+    ids = [c.id for c in course.checkpoints if any(c.id in g.cells for g in grades)]
+    grid = Table(title="TinyTorch grades", title_justify="left", caption=GRADE_LEGEND, caption_justify="left")
+    grid.add_column("learner", no_wrap=True, max_width=NAME_COLUMN, overflow="ellipsis")
+    if NAME_COLUMN + GRID_COLUMN * (len(ids) + 1) <= width:
+        for cid in ids:
+            grid.add_column(cid, justify="center", no_wrap=True)
+        rows = [[_cell_text(g.cells[cid]) if cid in g.cells else "" for cid in ids] for g in grades]
+    else:
+        stages = [s for s in course.stages if any(m.checkpoint.id in ids for m in s.modules)]
+        for stage in stages:
+            grid.add_column(stage.name, justify="center")
+        rows = [[_stage_text(g, stage) for stage in stages] for g in grades]
+    grid.add_column("score", justify="right", no_wrap=True)
+    for g, row in zip(grades, rows):
+        score = "💥 broken" if g.broken else f"{g.score:g}/{g.max_score}"
+        grid.add_row(Text(g.learner), *row, score)
+    return grid
+
+
+def _stage_text(grade, stage) -> str:
+    """`✅ 3/3` when every checkpoint of the stage passed, else the first status that did not and the count."""
+    cells = [grade.cells[m.checkpoint.id] for m in stage.modules if m.checkpoint.id in grade.cells]
+    if not cells:
+        return ""
+    passed = sum(c.status is Status.PASSED for c in cells)
+    worst = next((c.status for c in cells if c.status is not Status.PASSED), Status.PASSED)
+    return f"{GRADE_ICONS[worst]} {passed}/{len(cells)}"
+
+
+def grade_notes(grades: list) -> list[Text]:
+    """One line per thing an instructor should read: a broken run, a problem, a failed checkpoint's note."""
+    lines = []
+    for g in grades:
+        notes = ([f"grading broke: {g.broken}"] if g.broken else []) + g.problems
+        notes += [f"checkpoint {cid}: {c.note}" for cid, c in g.cells.items()
+                  if c.note and c.status in RUN_STATUSES]  # fmt: skip
+        lines += [Text(f"  {g.learner}: {note}") for note in notes]
+    return lines
