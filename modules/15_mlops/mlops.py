@@ -579,7 +579,10 @@ with PredictionServer(loaded, input_shape=(64,), name="digits", version=1, monit
     assert get(server.url + "/health") == {"status": "ok", "model": "digits", "version": 1}
     answer = post(server.url + "/predict", {"inputs": X_test[:20].tolist()})
     assert answer["predictions"] == reference[:20].argmax(1).tolist()
-    assert np.array_equal(np.array(answer["outputs"], dtype=np.float32), reference[:20])  # exact
+    # Exact: the same 20 rows through the same model in-process (a BLAS kernel may round a
+    # 20-row product differently from the full batch, so slicing the full-batch answer is not a fair reference).
+    in_process = loaded(Tensor(X_test[:20])).data
+    assert np.array_equal(np.array(answer["outputs"], dtype=np.float32), in_process)  # exact
     try:
         post(server.url + "/predict", {"inputs": [[1.0, 2.0, 3.0]]})
         raise AssertionError("a wrong shape was accepted")
