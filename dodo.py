@@ -20,7 +20,7 @@ Modules listed in modules/course.toml whose lesson does not exist yet appear as 
 import sys
 from pathlib import Path
 
-from tito import database, deps, export, lock, manifest, milestones, mutants, notebooks, release, runner
+from tito import deps, doit_db, export, lock, manifest, milestones, mutants, notebooks, release, runner
 
 COURSE = manifest.load(Path(__file__).parent)
 DOIT_CONFIG = {
@@ -38,7 +38,7 @@ if not READ_ONLY_COMMANDS.intersection(sys.argv[1:2]):
     except lock.LockTimeout as error:
         print(f"tinytorch: {error}", file=sys.stderr)
         sys.exit(lock.EXIT_BUSY)
-    database.quarantine_if_corrupt(COURSE)
+    doit_db.quarantine_if_corrupt(COURSE)
 
 
 def placeholder(name, module):
@@ -55,7 +55,8 @@ def task_export():
             "name": module.id,
             "doc": f"{module.source} -> {', '.join(p.as_posix() for p in module.exported_files)}",
             "file_dep": [module.source.as_posix()],
-            "targets": [p.as_posix() for p in module.exported_files],
+            "targets": [p.as_posix() for p in module.exported_files]
+            + [COURSE.relative(COURSE.build.line_map(target)) for target in module.exports],
             "actions": [(export.doit_action, [COURSE, module])],
             "clean": True,
         }

@@ -63,7 +63,7 @@ def test_source_line_maps_exported_lines_back_to_the_lesson(foundation):
     exported = foundation.path("tinytorch/core/tensor.py").read_text().splitlines()
     lesson = foundation.path(TENSOR).read_text().splitlines()
     line = next(i for i, text in enumerate(exported, 1) if "def from_op" in text)
-    assert lesson[export.source_line(course, module, "core.tensor", line) - 1] == exported[line - 1]
+    assert lesson[export.source_line(course, "core.tensor", line) - 1] == exported[line - 1]
 
 
 def test_interrupted_export_leaves_the_previous_file(foundation, monkeypatch):

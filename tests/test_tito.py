@@ -6,7 +6,6 @@ clone of it (a copy that keeps mtimes, so doit's database stays valid) or on a f
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -346,15 +345,3 @@ def test_propagation(own, expected):
     entries = _entries(*own)
     state.propagate(entries)
     assert [e.state for e in entries] == expected
-
-
-def test_file_check_follows_doits_md5_checker(tmp_path):
-    path = tmp_path / "f.py"
-    path.write_text("a = 1\n")
-    stat = path.stat()
-    md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    assert not state.file_changed(tmp_path, "f.py", [stat.st_mtime, stat.st_size, md5])
-    assert not state.file_changed(tmp_path, "f.py", [stat.st_mtime - 5, stat.st_size, md5])  # touched only
-    assert state.file_changed(tmp_path, "f.py", [stat.st_mtime - 5, stat.st_size, "0" * 32])
-    assert state.file_changed(tmp_path, "f.py", [stat.st_mtime - 5, stat.st_size + 1, md5])
-    assert state.file_changed(tmp_path, "missing.py", [stat.st_mtime, stat.st_size, md5])

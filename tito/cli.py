@@ -91,29 +91,6 @@ def run_doit(course: Course, *args: str, quiet: bool = False) -> tuple[int, str]
     return returncode, output
 
 
-def forget_unrecorded(course: Course, upto: Module) -> None:
-    """Make doit re-run checkpoints whose result file disagrees with its database.
-
-    doit keeps a row only for tasks that passed; if the JSON is missing, unreadable or says the run
-    failed (`tito checkpoint run` writes it outside doit), doit would wrongly call the task up to date.
-    """
-    from tito import database
-
-    try:
-        tasks = database.read_tasks(course)
-    except database.CorruptDatabase:
-        return  # dodo.py moves it aside and every task runs again
-    names = []
-    for module in course.modules[: upto.index + 1]:
-        checkpoint = module.checkpoint
-        if state.recorded(tasks, checkpoint.task, checkpoint.file) and course.available(module):
-            result, _ = state.read_result(course, checkpoint)
-            if result is None or not result.passed:
-                names.append(checkpoint.task)
-    if names:
-        run_doit(course, "forget", *names, quiet=True)
-
-
 # --------------------------------------------------------------------------------- reading commands
 
 
@@ -195,42 +172,64 @@ def cmd_unlock(args, course: Course) -> int:
 
 def through_graph(course: Course, module: Module, title: str = "Module complete") -> int:
     """`doit checkpoint:NN` (exports and earlier checkpoints as needed), then the celebration or the report."""
-    from tito import failures, views
+    from tito import complete
 
     require_available(course, module)
     checkpoint = module.checkpoint
-    forget_unrecorded(course, module)
+    forget = complete.unrecorded(course, module)
+    if forget:
+        run_doit(course, "forget", *forget, quiet=True)
     out().print(f"[bold]Running checkpoint {checkpoint.id} · {checkpoint.name}[/] through the task graph "
                 f"(exports and earlier checkpoints as needed)…")  # fmt: skip
     returncode, _ = run_doit(course, checkpoint.task)
     print()
-    progress = state.compute(course)
+    progress, outcome = complete.after_build(course, module, returncode)
     warn(progress)
-    target = progress.entry(checkpoint)
-    if target.state is Status.PASSED:
-        out().print(views.celebration(progress, target, title))
+    return show(course, module, outcome, progress, title)
+
+
+def show(course: Course, module: Module, outcome, progress: state.Progress | None = None, title: str = "") -> int:
+    """Print what a tito.complete outcome means to the learner; its exit code."""
+    from tito import complete, failures, views
+
+    checkpoint = module.checkpoint
+    if isinstance(outcome, complete.Passed):
+        out().print(views.celebration(progress, outcome.entry, title))
         return OK
-    problem = failures.export_problem(course, module)
-    if problem:
-        out().print(views.export_failure(problem, failures.located_line(course, problem), module.id))
+    if isinstance(outcome, complete.ExportFailed):
+        out().print(views.export_failure(outcome.error, failures.error_place(course, outcome.error), module.id))
         return FAILED
-    culprit = next(e for e in progress.entries[: module.index + 1] if e.state is not Status.PASSED)
-    if culprit.state is Status.FAILED:
-        found = failures.failures(course, culprit)
-        out().print(views.failure_report(culprit, found, blocked_target=target if culprit is not target else None))
+    if isinstance(outcome, complete.CheckpointFailed):
+        found = failures.failures(course, outcome.culprit)
+        out().print(views.failure_report(outcome.culprit, found, blocked_target=outcome.blocked_target))
         return FAILED
-    if culprit.state is Status.UNAVAILABLE and target.own is Status.PASSED:  # a course still being written
+    if isinstance(outcome, complete.PassedButLocked):
+        target, culprit = outcome.target, outcome.culprit
         out().print(f"✅ Checkpoint {checkpoint.id} · {checkpoint.name} passed ({target.tests_passed}/"
                     f"{target.tests_total} tests), but it stays locked: checkpoint {culprit.checkpoint.id} "
                     f"before it is not yet available ({culprit.reasons[0]}).")  # fmt: skip
         return OK
-    if returncode:
-        raise Problem(f"tito: doit stopped (exit {returncode}) before checkpoint {checkpoint.id} could run; "
-                      "see its output above.")  # fmt: skip
+    if isinstance(outcome, complete.DoitStopped):
+        raise Problem(f"tito: doit stopped (exit {outcome.returncode}) {outcome.during}; see its output above.")
+    culprit = outcome.culprit  # complete.NotUpToDate
     reasons = "; ".join(culprit.reasons) or "its inputs changed during the run"
     out().print(f"Checkpoint {culprit.checkpoint.id} is {culprit.label}: {reasons}. "
                 f"Run `tito module complete {module.id}` again.")  # fmt: skip
     return FAILED
+
+
+def export_through_graph(course: Course, module: Module, tasks: list[str], quiet: bool) -> int | None:
+    """Run the export tasks; None when they succeeded, else the exit code after the report."""
+    from tito import complete, failures
+
+    returncode, output = run_doit(course, *tasks, quiet=quiet)
+    error = failures.export_problem(course, module) if returncode else None
+    outcome = complete.export_outcome(returncode, error, module)
+    if outcome is None:
+        return None
+    if quiet and isinstance(outcome, complete.DoitStopped):
+        print(output, end="")  # what doit said is the only clue
+    return show(course, module, outcome)
 
 
 def cmd_complete(args, course: Course) -> int:
@@ -238,16 +237,9 @@ def cmd_complete(args, course: Course) -> int:
     if not args.skip_test:
         return through_graph(course, module)
     require_available(course, module)
-    returncode, _ = run_doit(course, module.export_task)
-    if returncode:
-        from tito import failures, views
-
-        problem = failures.export_problem(course, module)
-        if problem is None:
-            raise Problem(f"tito: doit stopped (exit {returncode}) while exporting {module.id}; "
-                          "see its output above.")  # fmt: skip
-        out().print(views.export_failure(problem, failures.located_line(course, problem), module.id))
-        return FAILED
+    code = export_through_graph(course, module, [module.export_task], quiet=False)
+    if code is not None:
+        return code
     exported = ", ".join(p.as_posix() for p in module.exported_files)
     out().print(f"✅ Exported {module.source.as_posix()} → {exported} (tests skipped: run "
                 f"`tito module complete {module.id}` to unlock checkpoint {module.checkpoint.id}).")  # fmt: skip
@@ -284,14 +276,9 @@ def cmd_run(args, course: Course) -> int:
     used = {state.exporting_module(course, path) for path in deps.checkpoint_file_deps(course, checkpoint)}
     used.add(module)
     tasks = [m.export_task for m in course.modules if m in used and course.available(m)]
-    returncode, output = run_doit(course, *tasks, quiet=True)
-    if returncode:
-        problem = failures.export_problem(course, module)
-        if problem is None:
-            print(output, end="")
-            raise Problem(f"tito: doit stopped (exit {returncode}) while exporting; see its output above.")
-        out().print(views.export_failure(problem, failures.located_line(course, problem), module.id))
-        return FAILED
+    code = export_through_graph(course, module, tasks, quiet=True)
+    if code is not None:
+        return code
     try:
         lock.hold(course)
     except lock.LockTimeout as error:

@@ -17,6 +17,7 @@ own line numbers and map exported lines back to them, and jupytext's cells carry
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import tempfile
@@ -35,7 +36,12 @@ HEADER = """\
 
 
 class ExportError(Exception):
-    """A problem in a lesson, located as `path:line: message`."""
+    """A problem in a lesson, as data: the lesson's `path` (relative to the course root), the 1-based
+    `line` (0: the file as a whole) and the `message`. str() reads `path:line: message`."""
+
+    def __init__(self, path: Path | str, line: int, message: str):
+        self.path, self.line, self.message = Path(path).as_posix(), line, message
+        super().__init__(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
 
 
 @dataclass
@@ -78,7 +84,7 @@ def check_syntax(source: Path, text: str) -> None:
     try:
         compile(text, str(source), "exec")
     except SyntaxError as error:
-        raise ExportError(f"{source}:{error.lineno}: syntax error: {error.msg}") from None
+        raise ExportError(source, error.lineno or 0, f"syntax error: {error.msg}") from None
 
 
 def collect(module: Module, text: str) -> dict[str, Export]:
@@ -87,8 +93,7 @@ def collect(module: Module, text: str) -> dict[str, Export]:
     default = next((c.directives()["default_exp"] for c in cells if "default_exp" in c.directives()), None)
     if default != module.exports[0]:
         raise ExportError(
-            f"{module.source}:1: expected `#| default_exp {module.exports[0]}` (from modules/course.toml), "
-            f"found {default!r}"
+            module.source, 1, f"expected `#| default_exp {module.exports[0]}` (from modules/course.toml), found {default!r}"
         )
     exports = {target: Export(target) for target in module.exports}
     for cell in cells:
@@ -98,9 +103,9 @@ def collect(module: Module, text: str) -> dict[str, Export]:
         target = directives["export"] or default
         if target not in exports:
             raise ExportError(
-                f"{module.source}:{cell.start}: `#| export {target}` is not one of this module's targets "
-                f"{list(module.exports)} in modules/course.toml"
-            )
+                module.source, cell.start,
+                f"`#| export {target}` is not one of this module's targets {list(module.exports)} in modules/course.toml",
+            )  # fmt: skip
         first, code = _code_lines(cell)
         exports[target].chunks.append((first, code))
     return exports
@@ -174,29 +179,32 @@ def build(course: Course, module: Module) -> dict[str, tuple[str, list[int]]]:
     """Every target's text and line origins, or ExportError. Writes nothing."""
     source = course.root / module.source
     if not source.is_file():
-        raise ExportError(f"{module.source}: the lesson file does not exist")
+        raise ExportError(module.source, 0, "the lesson file does not exist")
     text = source.read_text(encoding="utf-8")
     check_syntax(module.source, text)
     return {target: render(module, export) for target, export in collect(module, text).items()}
 
 
 def export_module(course: Course, module: Module) -> list[Path]:
-    """Export one lesson; return the files whose content changed. Nothing is written on error."""
+    """Export one lesson, with each target's line map; return the package files whose content
+    changed. Nothing is written on error."""
     changed = []
-    for target, (text, _) in build(course, module).items():
+    for target, (text, origin) in build(course, module).items():
         path = course.root / export_path(target)
         if write_atomic(path, text):
             changed.append(path)
+        write_atomic(course.build.line_map(target), json.dumps(origin) + "\n")
     return changed
 
 
-def source_line(course: Course, module: Module, target: str, exported_line: int) -> int | None:
-    """Map a line of an exported file back to the lesson line it came from."""
+def source_line(course: Course, target: str, exported_line: int) -> int | None:
+    """The lesson line that produced a line of an exported file, from the map its export wrote
+    (so a lesson edited since its export still maps right); None for generated lines."""
     try:
-        _, origin = build(course, module)[target]
-    except ExportError:
-        return None
-    return origin[exported_line - 1] or None if 0 < exported_line <= len(origin) else None
+        origin = json.loads(course.build.line_map(target).read_text(encoding="utf-8"))
+        return int(origin[exported_line - 1]) or None if 0 < exported_line <= len(origin) else None
+    except (OSError, ValueError, TypeError, IndexError):
+        return None  # not exported through tito (or the map was removed): no lesson line to show
 
 
 def doit_action(course: Course, module: Module):

@@ -9,7 +9,6 @@ definitions it uses: `x ** 2` -> `__pow__` -> the function assigned to `Tensor._
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +52,7 @@ def failures(course: Course, entry: Entry) -> list[Failure]:
             module = exporting_module(course, path)
             if module is not None and failure.look_at == []:
                 target = ".".join(Path(path).with_suffix("").parts[1:])
-                lesson_line = export.source_line(course, module, target, line)
+                lesson_line = export.source_line(course, target, line)
                 if lesson_line:
                     failure.look_at.append(_place(course, module.source.as_posix(), lesson_line, what))
             elif path.startswith("checkpoints/") and failure.test_place is None:
@@ -174,19 +173,18 @@ def _resolve(index: dict, value: ast.expr, line: int, attribute: str) -> tuple[i
     return line, attribute
 
 
-def export_problem(course: Course, upto: Module) -> str | None:
-    """The first lesson (up to `upto`) that cannot be exported, as `path:line: message`."""
+def export_problem(course: Course, upto: Module) -> export.ExportError | None:
+    """Why the first lesson (up to `upto`) that cannot be exported cannot be."""
     for module in course.modules[: upto.index + 1]:
         if not course.available(module):
             continue
         try:
             export.build(course, module)
         except export.ExportError as error:
-            return str(error)
+            return error
     return None
 
 
-def located_line(course: Course, message: str) -> Place | None:
-    """The lesson line named by an `path:line: ...` error message."""
-    match = re.match(r"([^:\s]+):(\d+):", message)
-    return _place(course, match.group(1), int(match.group(2)), "") if match else None
+def error_place(course: Course, error: export.ExportError) -> Place | None:
+    """The lesson line an export error names (None when it is about the whole file)."""
+    return _place(course, error.path, error.line, "") if error.line else None

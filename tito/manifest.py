@@ -125,6 +125,7 @@ class Layout:
     lock = _under_build(".lock", "held by every process that may write doit's database")
     imports = _under_build(".imports.json", "tito.deps' cache of the imports found in lessons and checkpoints")
     checkpoints = _under_build("checkpoints", "each checkpoint's last result")
+    line_maps = _under_build("line-maps", "for each exported file, the lesson line of each of its lines")
     notebooks = _under_build("notebooks", "the lessons as Jupyter notebooks")
     release = _under_build("release", "the student edition")
     grade = _under_build("grade", "class grading reports")
@@ -142,6 +143,10 @@ class Layout:
     def milestone_result(self, number: str) -> Path:
         """Milestone NN's last result (tito.milestones.MilestoneResult)."""
         return self.milestones / f"{number}.json"
+
+    def line_map(self, target: str) -> Path:
+        """For each line of an exported file, the lesson line it came from (0: generated)."""
+        return self.line_maps / f"{target}.json"
 
 
 @dataclass(frozen=True)

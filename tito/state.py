@@ -1,28 +1,28 @@
-"""Where the learner is: each checkpoint's state, from doit's database plus build/checkpoints/*.json.
+"""Where the learner is: owns the checkpoint states and their propagation through the course.
 
 This never runs a test and imports only the standard library (no NumPy, doit or framework), so
-`tito checkpoint status` answers at once. It works in two steps:
+`tito checkpoint status` answers at once. It works in three steps, the last two pure:
 
-1. Each checkpoint's *own* state, judged alone the way doit would:
-   passed  -- its JSON says passed, doit holds a row for the real task (not a placeholder's), every
-              file dependency stored in that row is unchanged (mtime, then size, then MD5: doit's
-              MD5Checker), and the lessons exporting those files are unchanged since their export ran
+1. `gather` reads each checkpoint's evidence: whether its files exist, its last result
+   (tito.results), doit's row for it and which inputs changed since (tito.doit_db).
+2. `judge` gives each checkpoint its *own* state from that evidence alone, the way doit would:
+   passed  -- its result says passed, doit holds a row for the real task (not a placeholder's), every
+              file dependency stored in that row is unchanged (doit's MD5Checker rule), and the
+              lessons exporting those files are unchanged since their export ran
    stale   -- it passed before but one of those inputs changed, or doit's row/database is missing
    failed  -- its last run failed (k/n tests)
    never   -- no result yet
    unavailable -- the lesson or checkpoint file does not exist in this copy of the course
-2. Propagation in course order: after a failed / never run / unavailable checkpoint everything is
+3. `propagate` in course order: after a failed / never run / unavailable checkpoint everything is
    locked; after a stale one a passed checkpoint is stale too and a never-run one locked; with every
    earlier checkpoint passed a never-run one is ready.
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tito import database
+from tito import doit_db
 from tito.manifest import Checkpoint, Course, Module, Stage
 from tito.results import CheckpointResult, InvalidResult, Status
 
@@ -39,8 +39,7 @@ class Entry:
     state: Status = Status.READY  # one of STATES
     own: Status = Status.NEVER  # the state judged alone, before propagation
     result: CheckpointResult | None = None  # the last run
-    reasons: list[str] = field(default_factory=list)  # why stale / locked / unavailable
-    changed: list[str] = field(default_factory=list)  # input files changed since the last pass
+    reasons: list[str] = field(default_factory=list)  # why stale / locked / unavailable / failed early
 
     @property
     def tests_passed(self) -> int:
@@ -146,47 +145,77 @@ def complete_command(module: Module) -> str:
     return f"tito module complete {module.id}"
 
 
-def recorded(tasks: dict, task: str, path: Path) -> dict | None:
-    """doit's row for a real run of `task`, whose file dependencies include `path`.
+@dataclass(frozen=True)
+class Evidence:
+    """What the course's files say about one checkpoint: gathered by `gather`, judged by `judge`."""
 
-    A module that was a placeholder (no lesson yet) left a row with no dependencies; it proves nothing
-    about the real task, and doit itself re-runs the task because its file_dep changed.
-    """
-    row = tasks.get(task)
-    return row if row is not None and path.as_posix() in row.get("deps:", []) else None
-
-
-def file_changed(root: Path, path: str, stored) -> bool:
-    """doit's MD5Checker: same mtime -> unchanged; else different size -> changed; else compare MD5."""
-    try:
-        stat = os.stat(root / path)
-        mtime, size, md5 = stored
-    except (OSError, TypeError, ValueError):
-        return True
-    if stat.st_mtime == mtime:
-        return False
-    if stat.st_size != size:
-        return True
-    return hashlib.md5((root / path).read_bytes()).hexdigest() != md5
+    result_file: str  # where its result lives, as the learner sees it
+    missing: str | None = None  # its lesson or checkpoint file, when that does not exist
+    result: CheckpointResult | None = None
+    result_problem: str | None = None  # why there is no result: "missing" or "unreadable (...)"
+    database_problem: str | None = None  # why doit's database could not be read
+    recorded: bool = False  # doit holds a row for a real run of the checkpoint task
+    changed: tuple[str, ...] = ()  # inputs changed since that run, one line each
 
 
-def changed_inputs(course: Course, tasks: dict, row: dict) -> list[str]:
+@dataclass(frozen=True)
+class Judgement:
+    own: Status
+    reasons: list[str] = field(default_factory=list)
+    warning: str | None = None  # for the learner's terminal: a damaged or missing file
+
+
+def judge(checkpoint: Checkpoint, evidence: Evidence) -> Judgement:
+    """The checkpoint's own state from its evidence alone (no files read)."""
+    if evidence.missing is not None:
+        return Judgement(Status.UNAVAILABLE, [f"{evidence.missing} does not exist"])
+    result, path = evidence.result, evidence.result_file
+    if result is None:
+        rebuild = f"result treated as unknown; run `tito checkpoint test {checkpoint.id}` to rebuild it"
+        warning = None
+        if evidence.result_problem != "missing":
+            warning = f"warning: {path} is {evidence.result_problem}: {rebuild}"
+        elif evidence.recorded:
+            warning = f"warning: {path} is missing although doit recorded checkpoint {checkpoint.id} as passed: {rebuild}"
+        if evidence.recorded:
+            return Judgement(Status.STALE, [f"{path} is {evidence.result_problem}"], warning)
+        return Judgement(Status.NEVER, [], warning)
+    if not result.passed:
+        return Judgement(Status.FAILED, [result.note] if result.note else [])
+    if evidence.database_problem is not None:
+        return Judgement(Status.STALE, [evidence.database_problem])
+    if not evidence.recorded:
+        return Judgement(Status.STALE, ["this pass is not recorded in doit's database"])
+    return Judgement(Status.STALE if evidence.changed else Status.PASSED, list(evidence.changed))
+
+
+def gather(course: Course, database: doit_db.Database | None, problem: str | None, module: Module) -> Evidence:
+    """Read what judging the module's checkpoint needs: its files, its result, doit's rows."""
+    checkpoint = module.checkpoint
+    result_file = course.relative(course.build.result(checkpoint))
+    missing = course.missing_file(module)
+    if missing is not None:
+        return Evidence(result_file, missing=missing.as_posix())
+    result, result_problem = read_result(course, checkpoint)
+    row = database.recorded(checkpoint.task, checkpoint.file) if database is not None else None
+    judged_on_inputs = row is not None and result is not None and result.passed
+    changed = tuple(changed_inputs(course, database, row)) if judged_on_inputs else ()
+    return Evidence(result_file, None, result, result_problem, problem, row is not None, changed)
+
+
+def changed_inputs(course: Course, database: doit_db.Database, row: doit_db.Row) -> list[str]:
     """The checkpoint's inputs changed since doit recorded it: its own file deps, and the lessons
     behind the exported files it uses (a lesson edited but not yet exported is a change too)."""
-    changed = []
-    for path in row.get("deps:", []):
-        if file_changed(course.root, path, row.get(path)):
-            changed.append(f"{path} changed")
+    changed = [f"{path} changed" for path in row.changed_files(course.root)]
+    for path in row.file_deps:
         module = exporting_module(course, path)
         if module is None:
             continue
-        export_row = recorded(tasks, module.export_task, module.source)
+        export_row = database.recorded(module.export_task, module.source)
         if export_row is None:
             changed.append(f"{module.source.as_posix()} changed (its last export failed or never ran)")
             continue
-        for source in export_row.get("deps:", []):
-            if file_changed(course.root, source, export_row.get(source)):
-                changed.append(f"{source} changed (not exported yet)")
+        changed += [f"{source} changed (not exported yet)" for source in export_row.changed_files(course.root)]
     return list(dict.fromkeys(changed))
 
 
@@ -206,42 +235,6 @@ def read_result(course: Course, checkpoint: Checkpoint) -> tuple[CheckpointResul
         return None, "missing"
     except InvalidResult as error:
         return None, f"unreadable ({error})"
-
-
-def own_state(entry: Entry, course: Course, tasks: dict | None, warnings: list[str]) -> None:
-    """Fill entry.own/result/reasons/changed, judging this checkpoint alone."""
-    checkpoint, module = entry.checkpoint, entry.module
-    missing = course.missing_file(module)
-    if missing is not None:
-        entry.own, entry.reasons = Status.UNAVAILABLE, [f"{missing.as_posix()} does not exist"]
-        return
-    result, problem = read_result(course, checkpoint)
-    row = recorded(tasks, checkpoint.task, checkpoint.file) if tasks is not None else None
-    entry.result = result
-    rebuild = f"run `tito checkpoint test {checkpoint.id}` to rebuild it"
-    if result is None:
-        path = course.relative(course.build.result(checkpoint))
-        if problem != "missing":
-            warnings.append(f"warning: {path} is {problem}: result treated as unknown; {rebuild}")
-        elif row is not None:
-            warnings.append(f"warning: {path} is missing although doit recorded checkpoint {checkpoint.id} "
-                            f"as passed: result treated as unknown; {rebuild}")  # fmt: skip
-        if row is not None:
-            entry.own, entry.reasons = Status.STALE, [f"{path} is {problem}"]
-        return
-    if not result.passed:
-        entry.own = Status.FAILED
-        if result.note:
-            entry.reasons = [result.note]
-        return
-    if tasks is None:
-        entry.own, entry.reasons = Status.STALE, [f"{course.relative(course.build.db)} is unreadable"]
-    elif row is None:
-        entry.own, entry.reasons = Status.STALE, ["this pass is not recorded in doit's database"]
-    else:
-        entry.changed = changed_inputs(course, tasks, row)
-        entry.own = Status.STALE if entry.changed else Status.PASSED
-        entry.reasons = list(entry.changed)
 
 
 def propagate(entries: list[Entry]) -> None:
@@ -270,13 +263,18 @@ def propagate(entries: list[Entry]) -> None:
 def compute(course: Course) -> Progress:
     warnings: list[str] = []
     try:
-        tasks: dict | None = database.read_tasks(course)
-    except database.CorruptDatabase as error:
-        tasks = None
+        database: doit_db.Database | None = doit_db.read(course)
+        problem = None
+    except doit_db.CorruptDatabase as error:
+        database, problem = None, str(error)
         warnings.append(f"warning: {error}: results treated as unknown; run `tito checkpoint test` to rebuild it")
     stage_of = {m.id: s for s in course.stages for m in s.modules}
-    entries = [Entry(m.checkpoint, m, stage_of[m.id]) for m in course.modules]
-    for entry in entries:
-        own_state(entry, course, tasks, warnings)
+    entries = []
+    for module in course.modules:
+        evidence = gather(course, database, problem, module)
+        judgement = judge(module.checkpoint, evidence)
+        entries.append(Entry(module.checkpoint, module, stage_of[module.id], own=judgement.own,
+                             result=evidence.result, reasons=judgement.reasons))
+        warnings += [judgement.warning] if judgement.warning else []
     propagate(entries)
     return Progress(course, entries, warnings)

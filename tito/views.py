@@ -21,6 +21,7 @@ from tito.state import Entry, Progress
 if TYPE_CHECKING:  # tito.failures imports the exporter: only failure reports need it
     from collections.abc import Sequence
 
+    from tito.export import ExportError
     from tito.failures import Failure, Place
     from tito.milestones import MilestoneState
 
@@ -284,15 +285,14 @@ def failure_report(entry: Entry, found: list[Failure], blocked_target: Entry | N
     return Group(*lines)
 
 
-def export_failure(message: str, place: Place | None, module_id: str) -> Group:
+def export_failure(error: ExportError, place: Place | None, module_id: str) -> Group:
     lines = [
         Text("❌ Export failed: the lesson could not be turned into package code.", style="bold red"),
-        Text(f"   {message}", style="red"),
+        Text(f"   {error}", style="red"),
     ]
     if place is not None and place.code:
         lines.append(Text(f"       {place.code}", style="dim"))
-    lesson = place.path if place else "the lesson"
-    lines.append(Text.assemble(f"   The previous export was left untouched. Fix {lesson} and run ",
+    lines.append(Text.assemble(f"   The previous export was left untouched. Fix {error.path} and run ",
                                command(f"tito module complete {module_id}"), " again."))  # fmt: skip
     return Group(*lines)
 
