@@ -1,5 +1,8 @@
 """tito: the TinyTorch command line -- where you are in the course, and completing modules.
 
+Owns the commands: parsing arguments, running doit, and mapping what tito.state and tito.complete
+return to a view (tito.views) and an exit code. It decides nothing about the course itself.
+
     tito checkpoint status [--detailed] [--json]   tito checkpoint timeline [--horizontal]
     tito checkpoint test [NN]                      tito checkpoint run NN [--verbose]
     tito checkpoint unlock                         tito module complete NAME [--skip-test]

@@ -1,5 +1,7 @@
 """Which exported files a checkpoint reaches through its imports, derived from the code itself.
 
+Owns the checkpoint tasks' file dependencies and their import cache (build/.imports.json).
+
 A checkpoint imports `tinytorch.core.X`; the lesson exporting `core.X` may itself import other
 `tinytorch.core` modules in its export cells, and so on. We read those imports from the lesson
 sources (the exported files may not exist yet on a fresh clone), at module level only: an import

@@ -1,5 +1,8 @@
 """Export: turn a lesson's `#| export` cells into package files (nbdev-style).
 
+Owns the lesson → package translation: cells and directives, the generated header and `__all__`,
+the line map from each exported line to its lesson line, and `ExportError`.
+
 A lesson is a jupytext py:percent file. Cells start at lines beginning with `# %%`; a code cell's
 leading `#| ...` lines are directives:
 

@@ -1,5 +1,7 @@
 """The focused failure report's evidence: which tests failed and where in the lesson to look.
 
+Owns the mapping from a failed test to lesson lines; tito.views draws it.
+
 A failing test's traceback (recorded by tito.pytest_plugin) usually passes through the exported
 package; such a frame in `tinytorch/core/X.py` maps back to the lesson line that produced it
 (`export.source_line`). When the failure is an assertion in the checkpoint itself (the framework

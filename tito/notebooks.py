@@ -1,4 +1,7 @@
-"""Lessons as Jupyter notebooks, for learners who prefer Jupyter (jupytext does the conversion)."""
+"""Lessons as Jupyter notebooks, for learners who prefer Jupyter (jupytext does the conversion).
+
+Owns the notebook task's action and the jupytext pairing of build/notebooks/ with modules/.
+"""
 from __future__ import annotations
 
 from tito.manifest import Course, Module

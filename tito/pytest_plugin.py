@@ -1,4 +1,4 @@
-"""A pytest plugin that records a checkpoint run as JSON, test by test.
+"""A pytest plugin that records a checkpoint run as JSON, test by test (tito.results.PytestReport).
 
 Loaded by the checkpoint runner with `-p tito.pytest_plugin`; the output path comes from the
 TITO_RESULT_JSON environment variable. Collection errors (an import that fails because a module is

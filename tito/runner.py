@@ -1,5 +1,8 @@
 """Run one checkpoint's tests in a fresh Python process and record the result as JSON.
 
+Owns the checkpoint task's action: the pytest command, its environment, its time limits, and
+turning the plugin's report into a tito.results.CheckpointResult.
+
 The subprocess isolates the learner's code (a crash or an infinite loop cannot take the build down),
 and always imports the package from this course folder. Each test has its own timeout
 (pytest-timeout), the whole run another; both end as a recorded failure, never a hang.

@@ -1,5 +1,7 @@
 """Rich rendering for tito: small functions that turn a `state.Progress` into tables, trees and panels.
 
+Owns every screen, the icons and the colours of the status words.
+
 Every view says its state in words next to the icon, so the output reads the same without colour
 (NO_COLOR, pipes, screen readers). Rich is imported here only, and only the parts used.
 """
