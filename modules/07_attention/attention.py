@@ -54,6 +54,7 @@ from tinytorch.core.tensor import Tensor
 
 # %%
 from tinytorch.core.setup import peak_memory, rng, set_seed, time_it
+from tinytorch.plot import FIGURES, heatmap, save_heatmap_png, show
 
 # %% [markdown]
 # ## 1. The naive version: one query at a time
@@ -180,6 +181,16 @@ q32, k32, v32 = (Tensor(a.astype(np.float32)) for a in (q_np, k_np, v_np))
 _, uniform = attention(q32, k32, v32, mask=nothing)
 assert np.all(np.isfinite(uniform.data)) and np.allclose(uniform.data, 0.2)  # fully masked rows: finite
 print("causal attention weights:\n", weights.data.round(2))
+
+# %% [markdown]
+# The same weights as a picture: one row per query, one column per key, darker = more attention.
+# The causal mask leaves the upper triangle blank; the first query can look only at itself.
+# (`tinytorch.plot` draws it in the terminal, and as a PNG in `build/figures/` when matplotlib is
+# installed.)
+
+# %%
+show(heatmap(weights.data, title="causal attention: query (rows) → key (columns)"))
+save_heatmap_png(weights.data, FIGURES / "07_attention_weights.png", title="causal attention weights")
 
 # %% [markdown]
 # ### Measured: loops against matrix products, and the quadratic memory

@@ -56,6 +56,7 @@ from tinytorch.core.networks import MLP, Flatten, Sequential
 from tinytorch.core.optimizers import SGD, Adam, CosineWithWarmup
 from tinytorch.core.setup import peak_memory, set_seed, time_it
 from tinytorch.core.spatial import Conv2D, MaxPool2D
+from tinytorch.plot import FIGURES, history_chart, save_history_png, show
 
 # %% [markdown]
 # `DataLoader` and the losses are imported into `tinytorch.core.training` on purpose: a training
@@ -394,6 +395,17 @@ with no_grad():
     by_hand = float((model(Tensor(X_test)).data.argmax(axis=1) == y_test).mean())
 assert abs(result["accuracy"] - by_hand) < 1e-12 and model.training  # evaluate restores train mode
 print("history:", {k: [round(v, 3) for v in vs] for k, vs in history.items() if k != "seconds"})
+
+# %% [markdown]
+# The numbers above are the history; a curve reads faster. `tinytorch.plot` (a drawing helper, not
+# part of what you build) shows each metric as a sparkline in the terminal -- one character per
+# epoch, low to high -- and, when matplotlib is installed (`pip install -e '.[plots]'`), saves the
+# same curves as a PNG in `build/figures/`. In Jupyter the chart appears inline under the cell.
+
+# %%
+show(history_chart(history, "digits MLP, 4 epochs"))
+png = save_history_png(history, FIGURES / "11_training_history.png")
+print(f"saved {png}" if png else "no PNG: matplotlib is not installed (pip install -e '.[plots]')")
 
 with tempfile.TemporaryDirectory() as tmp:
     saved_at = trainer.save_checkpoint(Path(tmp) / "digits-mlp")

@@ -61,6 +61,7 @@ from tinytorch.core.optimizers import Adam, CosineWithWarmup
 from tinytorch.core.setup import set_seed, time_it
 from tinytorch.core.spatial import MaxPool2D
 from tinytorch.core.training import Accuracy, Trainer
+from tinytorch.plot import FIGURES, bar_chart, save_curve_png, show
 
 # %% [markdown]
 # ## 1. Dropout: training with a random half of the network
@@ -627,9 +628,13 @@ def pruned_accuracy(sparsity, per_layer):
 
 
 print(f"test accuracy after pruning, no fine-tuning (dense: {float_accuracy:.1%})")
+curves = {}
 for per_layer in (True, False):
-    curve = {sparsity: pruned_accuracy(sparsity, per_layer) for sparsity in (0.5, 0.7, 0.8, 0.9)}
+    curve = {0.0: float_accuracy, **{sparsity: pruned_accuracy(sparsity, per_layer) for sparsity in (0.5, 0.7, 0.8, 0.9)}}
+    curves["per layer" if per_layer else "global"] = curve
     print(f"  {'per layer' if per_layer else 'global   '}: " + ", ".join(f"{s:.0%} → {a:.1%}" for s, a in curve.items()))
+show(bar_chart({f"{s:.0%} zeros": a for s, a in curves["global"].items()}, "global pruning: test accuracy"))
+save_curve_png(curves, FIGURES / "12_accuracy_vs_sparsity.png", "sparsity", "test accuracy", "pruning, no fine-tuning")
 
 set_seed(1)
 pruned = copy.deepcopy(cnn)
