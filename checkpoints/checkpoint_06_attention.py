@@ -38,14 +38,15 @@ def test_known_values_by_hand():
     q = Tensor([[1.0]])
     k = Tensor([[0.0], [np.log(3.0)]])
     v = Tensor([[10.0, 0.0], [2.0, 4.0]])
-    out, weights = ScaledDotProductAttention()(q, k, v)
+    out, weights = ScaledDotProductAttention()(q, k, v, need_weights=True)
     np.testing.assert_allclose(weights.data, [[0.25, 0.75]], rtol=1e-6)
     np.testing.assert_allclose(out.data, [[0.25 * 10 + 0.75 * 2, 0.75 * 4]], rtol=1e-6)
+    np.testing.assert_array_equal(ScaledDotProductAttention()(q, k, v).data, out.data)  # the output alone by default
 
 
 def test_matches_numpy_with_batch_and_head_axes():
     q, k, v = RNG.standard_normal((2, 3, 5, 8)), RNG.standard_normal((2, 3, 7, 8)), RNG.standard_normal((2, 3, 7, 4))
-    out, weights = ScaledDotProductAttention()(Tensor(q), Tensor(k), Tensor(v))
+    out, weights = ScaledDotProductAttention()(Tensor(q), Tensor(k), Tensor(v), need_weights=True)
     expected_out, expected_weights = numpy_attention(q, k, v)
     assert out.shape == (2, 3, 5, 4) and weights.shape == (2, 3, 5, 7)
     np.testing.assert_allclose(out.data, expected_out, rtol=1e-10)
@@ -58,14 +59,14 @@ def test_boolean_and_additive_masks():
     allowed = RNG.random((4, 4)) > 0.4
     allowed[:, 0] = True  # every query sees at least one key
     attention = ScaledDotProductAttention()
-    out, weights = attention(Tensor(q), Tensor(k), Tensor(v), mask=allowed)
+    out, weights = attention(Tensor(q), Tensor(k), Tensor(v), mask=allowed, need_weights=True)
     assert np.all(weights.data[~allowed] == 0.0)  # exactly zero
     np.testing.assert_allclose(weights.data.sum(axis=-1), 1.0, rtol=1e-12)
     expected_out, expected_weights = numpy_attention(q, k, v, np.where(allowed, 0.0, -np.inf))
     np.testing.assert_allclose(weights.data, expected_weights, rtol=1e-10, atol=1e-300)
     np.testing.assert_allclose(out.data, expected_out, rtol=1e-10)
     additive = np.where(allowed, 0.0, -1e9)
-    _, additive_weights = attention(Tensor(q), Tensor(k), Tensor(v), mask=Tensor(additive))
+    _, additive_weights = attention(Tensor(q), Tensor(k), Tensor(v), mask=Tensor(additive), need_weights=True)
     np.testing.assert_array_equal(additive_weights.data, weights.data)
 
 
@@ -76,7 +77,7 @@ def test_fully_masked_rows_stay_finite_and_extreme_scores_are_stable():
     mask = np.ones((2, 3, 3), dtype=bool)
     mask[1, 2] = False  # the last query of sequence 1 may see nothing
     with np.errstate(over="raise", invalid="raise"):
-        out, weights = ScaledDotProductAttention()(q, k, v, mask=mask)
+        out, weights = ScaledDotProductAttention()(q, k, v, mask=mask, need_weights=True)
     assert np.all(np.isfinite(out.data)) and np.all(np.isfinite(weights.data))
     assert weights.data[0, 0].tolist() == [1.0, 0.0, 0.0]  # scores 20000, -20000, 0: one-hot, no overflow
 
@@ -89,7 +90,7 @@ def test_causal_mask_values():
         [True, True, True, True],
     ]
     q = k = v = Tensor(RNG.standard_normal((1, 5, 3)))
-    _, weights = ScaledDotProductAttention()(q, k, v, mask=causal_mask(5))
+    _, weights = ScaledDotProductAttention()(q, k, v, mask=causal_mask(5), need_weights=True)
     assert np.all(np.triu(weights.data[0], k=1) == 0.0) and weights.data[0, 0, 0] == 1.0
 
 

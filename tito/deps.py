@@ -6,6 +6,11 @@ A checkpoint imports `tinytorch.core.X`; the lesson exporting `core.X` may itsel
 `tinytorch.core` modules in its export cells, and so on. We read those imports from the lesson
 sources (the exported files may not exist yet on a fresh clone), at module level only: an import
 inside a function body runs late and is not a build dependency.
+
+The PyTorch-style namespaces (`tinytorch.nn`, `tinytorch.optim`, ...) import nothing themselves; a
+name imported from one reaches only the lesson module that name lives in (`from tinytorch.nn import
+Linear` reaches core.layers), read from the namespaces' own table in `tinytorch/_names.py`. A whole
+namespace imported (`from tinytorch import nn`) reaches every module it can name.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import ast
 import json
 from pathlib import Path
 
+from tinytorch._names import MODULE_ALIASES, NAMESPACES, SUBMODULES
 from tito.export import ExportError, collect, write_atomic
 from tito.manifest import Checkpoint, Course, Module, export_path
 
@@ -28,6 +34,7 @@ def imported_targets(code: str, package: str = PACKAGE) -> set[str]:
         return set()  # export reports the error with its line; here it just has no known imports
     found = set()
     for node in _module_level(tree.body):
+        found |= _namespace_imports(node, package)
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level:  # from .tensor import Tensor
@@ -41,6 +48,33 @@ def imported_targets(code: str, package: str = PACKAGE) -> set[str]:
             continue
         found |= {n[len(package) + 1 :] for n in names if n.startswith(package + ".core.")}
     return found
+
+
+def _namespace_imports(node: ast.stmt, package: str) -> set[str]:
+    """`core.X` targets an import from a PyTorch-style namespace reaches (see tinytorch/_names.py)."""
+    if isinstance(node, ast.Import):
+        return set().union(*(_whole_namespace(alias.name) for alias in node.names))
+    if not isinstance(node, ast.ImportFrom) or node.level or node.module is None:
+        return set()
+    if node.module in MODULE_ALIASES:
+        return {MODULE_ALIASES[node.module]}
+    table, found = NAMESPACES.get(node.module, {}), set()
+    for alias in node.names:
+        if alias.name in table:
+            found.add(table[alias.name].partition(":")[0])
+        elif alias.name in SUBMODULES.get(node.module, []) or f"{node.module}.{alias.name}" in MODULE_ALIASES:
+            found |= _whole_namespace(f"{node.module}.{alias.name}")
+    return found if node.module.split(".")[0] == package else set()
+
+
+def _whole_namespace(name: str) -> set[str]:
+    """Every target namespace `name` can name, its sub-namespaces included (nothing for the bare package)."""
+    if name in MODULE_ALIASES:
+        return {MODULE_ALIASES[name]}
+    if name not in NAMESPACES or "." not in name:
+        return set()
+    found = {entry.partition(":")[0] for entry in NAMESPACES[name].values()}
+    return found.union(*(_whole_namespace(f"{name}.{sub}") for sub in SUBMODULES.get(name, [])))
 
 
 def _module_level(body: list[ast.stmt]):

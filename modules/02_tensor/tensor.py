@@ -36,6 +36,8 @@
 #| export
 import numpy as np
 
+from tinytorch.core.setup import rng
+
 # %%
 import time
 
@@ -52,6 +54,9 @@ from tinytorch.core.setup import peak_memory, time_it
 # `Tensor(array)` does **not** copy a NumPy array: `.data` is the array itself (a view costs
 # nothing; copying a 100 MB batch every step would). Lists are converted into a new array.
 #
+# `t.size` is the number of elements, as in NumPy; called, `t.size()` is the shape and `t.size(0)`
+# one axis's length, as in PyTorch (a small `int` subclass serves both habits).
+#
 # Every result of an operation is made by one function, `Tensor.from_op(data, op, parents, **saved)`:
 # it wraps the result and, when an input requires a gradient, records which operation made it, from
 # which tensors, and anything the backward pass will need (`saved`). Recording is all Module 02 does;
@@ -61,6 +66,11 @@ from tinytorch.core.setup import peak_memory, time_it
 # Only floating-point tensors can require gradients: a gradient is a small real-valued nudge, which
 # integers cannot hold. `Tensor([1, 2], requires_grad=True)` therefore raises `TypeError` (it does
 # not quietly turn `requires_grad` off), as PyTorch does.
+#
+# `.grad` is where Module 09 puts d(loss)/d(tensor). It is always `None` or a Tensor of the tensor's
+# own shape: assigning a NumPy array wraps it in a Tensor, anything else (a list, a wrongly shaped
+# array) raises at once -- autograd adds into `.grad.data` later, and an error there would point
+# far away from the real mistake. (PyTorch refuses arrays outright; we accept them, wrapped.)
 
 # %%
 #| export
@@ -117,6 +127,15 @@ class Tensor:
 
     # --- properties -------------------------------------------------------------------------
     @property
+    def grad(self):
+        """d(loss)/d(this tensor) after backward(): a Tensor of this tensor's shape, or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = _as_grad(value, self)
+
+    @property
     def shape(self):
         return self.data.shape
 
@@ -126,7 +145,7 @@ class Tensor:
 
     @property
     def size(self):
-        return self.data.size
+        return _Size(self.data.size, self.data.shape)
 
     @property
     def ndim(self):
@@ -137,7 +156,7 @@ class Tensor:
 
     def item(self):
         """The single number in a one-element tensor, as a Python float or int."""
-        return self.data.item()
+        return _scalar(self)
 
     def numpy(self):
         """The underlying NumPy array (shared, not copied)."""
@@ -166,6 +185,36 @@ class Tensor:
         backward(self, gradient)
 
 
+#| export
+class _Size(int):
+    """The number of elements (NumPy's `a.size`), also callable as PyTorch's `t.size()` -> shape, `t.size(0)`."""
+
+    def __new__(cls, count, shape):
+        size = super().__new__(cls, count)
+        size.shape = shape
+        return size
+
+    def __call__(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+
+def _as_grad(value, tensor):
+    """What may be stored in `.grad`: None, or a Tensor of the tensor's shape (an array is wrapped).
+
+    Autograd adds into `.grad.data` and optimizers read it, so anything else would fail much later,
+    far from the assignment that caused it.
+    """
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        value = Tensor(value)
+    if not isinstance(value, Tensor):
+        raise TypeError(f".grad must be a Tensor, a NumPy array or None, not {type(value).__name__}")
+    if value.shape != tensor.shape:
+        raise ValueError(f".grad of shape {value.shape} assigned to a tensor of shape {tensor.shape}")
+    return value
+
+
 # %% [markdown]
 # ### 🧪 Check: creation and dtypes
 
@@ -178,6 +227,7 @@ t = Tensor(shared)
 t.data[0] = 5.0
 assert shared[0] == 5.0, "Tensor(array) shares memory with the array"
 assert Tensor(2.5).shape == () and Tensor(2.5).item() == 2.5
+assert t.size == 3 and t.size() == (3,) and t.size(0) == 3  # NumPy's number of elements; PyTorch's shape
 print(Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True))
 
 # %% [markdown]
@@ -264,8 +314,78 @@ def _matmul(self, other):
     return self @ other
 
 
-Tensor.__neg__, Tensor.__pow__, Tensor.exp, Tensor.log = _neg, _pow, _exp, _log
+def _rpow(self, base):
+    """base ** x for a number base: recorded as "rpow", d/dx = base**x · ln(base)."""
+    return Tensor.from_op(np.power(np.asarray(base, dtype=self.dtype), self.data), "rpow", (self,), base=base)
+
+
+Tensor.__neg__, Tensor.__pow__, Tensor.__rpow__, Tensor.exp, Tensor.log = _neg, _pow, _rpow, _exp, _log
 Tensor.sqrt, Tensor.matmul = _sqrt, _matmul
+
+# %% [markdown]
+# ### Comparisons, and handing the numbers to NumPy and Python
+#
+# `pred == target` compares **element by element** and gives a boolean Tensor, as every other
+# operator does -- so `(pred == target).float().mean()` is an accuracy. (Python's default `==`
+# would compare identities and answer one `False`: a silently wrong accuracy.) Comparisons have no
+# gradient, so they are not recorded. Defining `__eq__` makes Python drop the default hash; we
+# restore hashing **by identity**, as PyTorch does, so tensors still work as dictionary keys
+# (optimizers keep their per-parameter state that way). `if tensor:` works for one element and
+# raises for several, like NumPy.
+#
+# `__array__` tells NumPy how to see a Tensor as an array: `np.asarray(t)`, `np.allclose(t, ...)`
+# use the numbers. `float(t)` and `int(t)` work for one-element tensors; `t.float()`/`t.long()`
+# convert the dtype (recorded as "astype", so gradients flow through a float conversion).
+
+# %%
+#| export
+def _compare(numpy_fn):
+    """An elementwise comparison returning a boolean Tensor (never recorded: it has no gradient)."""
+
+    def compare(self, other):
+        if other is None:
+            return NotImplemented  # `t == None` falls back to identity: False
+        return Tensor(numpy_fn(self.data, _as_tensor(other, self).data))
+
+    return compare
+
+
+Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
+Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
+Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
+Tensor.__hash__ = object.__hash__  # identity, as in PyTorch: tensors stay usable as dict keys
+
+
+def _array(self, dtype=None, copy=None):
+    """The numbers as a NumPy array (NumPy calls this for np.asarray(t), np.allclose(t, ...))."""
+    return np.array(self.data, dtype=dtype, copy=copy)
+
+
+def _scalar(self):
+    """The one number of a one-element tensor (a clear error for more)."""
+    if self.size != 1:
+        raise ValueError(f"only a one-element tensor converts to a Python number; this one has shape {self.shape}")
+    return self.data.item()
+
+
+def _bool(self):
+    return bool(self.data)  # NumPy raises "ambiguous" for more than one element, as PyTorch does
+
+
+def _astype(self, dtype):
+    """This tensor's numbers in another dtype (recorded: a float-to-float conversion passes gradients)."""
+    if self.dtype == dtype:
+        return self
+    return Tensor.from_op(self.data.astype(dtype), "astype", (self,))
+
+
+Tensor.__array__, Tensor.__bool__ = _array, _bool
+Tensor.__float__ = lambda self: float(_scalar(self))
+Tensor.__int__ = lambda self: int(_scalar(self))
+Tensor.float = lambda self: _astype(self, np.float32)
+Tensor.double = lambda self: _astype(self, np.float64)
+Tensor.long = lambda self: _astype(self, np.int64)
+Tensor.tolist = lambda self: self.data.tolist()
 
 # %% [markdown]
 # ### 🧪 Check: arithmetic against NumPy
@@ -279,6 +399,12 @@ assert np.array_equal((2 - a).data, 2 - a_np)  # reflected
 assert np.array_equal((a / 2).data, a_np / 2) and (a / 2).dtype == np.float32
 assert np.array_equal((a**2).data, a_np**2) and np.array_equal((-a).data, -a_np)
 assert np.allclose((a @ a.data.T).data, a_np @ a_np.T)
+assert np.allclose((2**a).data, 2**a_np) and (2**a).dtype == np.float32
+assert (a == a).data.all() and (a > 2).data.tolist() == [[False, False, False], [True, True, True]]
+assert (a > 2).float().dtype == np.float32 and (a > 2).float().data.mean() == 0.5  # an accuracy
+assert {a: "state"}[a] == "state" and (a != b).data.all()  # hashable by identity; != elementwise
+assert np.array_equal(np.asarray(a), a_np) and np.allclose(b, [10, 20, 30])  # NumPy sees the numbers
+assert float(Tensor([3.5])) == 3.5 and int(Tensor(7)) == 7 and a.tolist() == a_np.tolist()
 
 # %% [markdown]
 # ## 3. Matrix multiplication: naive loops against NumPy
@@ -328,13 +454,28 @@ print(f"speed-up: {naive_seconds / fast_seconds:,.0f}x")
 #   [[1, 2, 3],   ->   [5, 7, 9]              [[ 6],
 #    [4, 5, 6]]                                [15]]
 # ```
+#
+# PyTorch spells these `dim` and `keepdim` (`x.sum(dim=1, keepdim=True)`); both spellings work here.
+# One difference in meaning follows PyTorch too: `x.max(1)` or `x.max(dim=1)` (and `min`) return a
+# pair `(values, indices)`, while the NumPy spelling `x.max(axis=1)` returns the values alone.
 
 # %%
 #| export
+def _axis(axis, keepdims, dim, keepdim):
+    """(axis, keepdims) from NumPy's or PyTorch's spelling (`dim`, `keepdim`), never both at once."""
+    if dim is not None and axis is not None:
+        raise TypeError("give `axis` or `dim`, not both")
+    if keepdim is not None and keepdims:
+        raise TypeError("give `keepdims` or `keepdim`, not both")
+    axis = axis if dim is None else dim
+    return (tuple(axis) if isinstance(axis, list) else axis), bool(keepdims or keepdim)
+
+
 def _reduction(op, numpy_fn):
     """A method reducing over `axis` (None = everything) with NumPy's `numpy_fn`, recorded as `op`."""
 
-    def reduce(self, axis=None, keepdims=False):
+    def reduce(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _axis(axis, keepdims, dim, keepdim)
         ### HINT: Let NumPy reduce the array with the same axis and keepdims; a full reduction gives a NumPy scalar,
         ### HINT: so make it an array; record axis and keepdims, which the backward pass needs to spread the gradient
         ### HINT: back.
@@ -349,15 +490,43 @@ def _reduction(op, numpy_fn):
 
 Tensor.sum = _reduction("sum", np.sum)
 Tensor.mean = _reduction("mean", np.mean)
-Tensor.max = _reduction("max", np.max)
+_max_values = _reduction("max", np.max)
 
 
-def _argmax(self, axis=None):
+def _argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Index of the largest value (an integer tensor; not differentiable)."""
-    return Tensor(np.argmax(self.data, axis=axis))
+    axis, keepdims = _axis(axis, keepdims, dim, keepdim)
+    return Tensor(np.argmax(self.data, axis=axis, keepdims=keepdims))
 
 
-Tensor.argmax = _argmax
+def _argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    return (-self).argmax(axis, keepdims, dim=dim, keepdim=keepdim)
+
+
+class ValuesIndices(tuple):
+    """What `max(dim=...)` and `min(dim=...)` return, as in PyTorch: (values, indices), also by name."""
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+def _max(self, dim=None, keepdim=None, *, axis=None, keepdims=False):
+    """The largest values; given PyTorch's `dim` (by position or name), the pair (values, indices)."""
+    values = _max_values(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    if dim is None:
+        return values
+    return ValuesIndices((values, self.argmax(dim=dim, keepdim=keepdim)))
+
+
+def _min(self, dim=None, keepdim=None, *, axis=None, keepdims=False):
+    """The smallest values, as -max(-x) (so its gradient is max's); `dim=` gives (values, indices)."""
+    values = -_max_values(-self, axis, keepdims, dim=dim, keepdim=keepdim)
+    if dim is None:
+        return values
+    return ValuesIndices((values, self.argmin(dim=dim, keepdim=keepdim)))
+
+
+Tensor.max, Tensor.min, Tensor.argmax, Tensor.argmin = _max, _min, _argmax, _argmin
 
 # %% [markdown]
 # ### 🧪 Check: reductions
@@ -369,6 +538,10 @@ assert np.array_equal(x.sum(axis=0).data, [5.0, 7.0, 9.0])
 assert x.sum(axis=1, keepdims=True).shape == (2, 1)
 assert np.allclose(x.mean(axis=-1).data, [2.0, 5.0])
 assert np.array_equal(x.max(axis=1).data, [3.0, 6.0]) and x.argmax(axis=1).data.tolist() == [2, 2]
+assert x.sum(dim=1, keepdim=True).shape == (2, 1) and x.mean(dim=(0, 1)).item() == 3.5  # PyTorch's spelling
+values, indices = x.max(dim=1)
+assert values.tolist() == [3.0, 6.0] and indices.tolist() == [2, 2] and x.min(dim=0).indices.tolist() == [0, 0, 0]
+assert x.min().item() == 1.0 and x.argmin().item() == 0
 
 # %% [markdown]
 # ## 5. Shapes: reshape, transpose, permute, indexing -- and what they cost
@@ -419,6 +592,71 @@ Tensor.__getitem__, Tensor.__setitem__ = _getitem, _setitem
 Tensor.T = property(lambda self: self.transpose())
 
 # %% [markdown]
+# PyTorch code also reshapes with a few shorthands, all built on `reshape` (so they are views when
+# `reshape` is, and Module 09 needs no new rule):
+#
+# - `view(*shape)`: a reshape that **must** be a view -- it raises instead of copying, so writing
+#   into the result always writes into the original, as in PyTorch;
+# - `unsqueeze(dim)` adds a size-1 axis, `squeeze(dim=None)` removes size-1 axes;
+# - `flatten(start_dim=0, end_dim=-1)` merges a range of axes into one.
+#
+# And a few tensor methods PyTorch users reach for: `clamp(min, max)` (recorded as "clip": the
+# gradient passes where the value was not clipped), `clone()` (a copy that stays in the graph),
+# `tolist()`, `numel()`, `dim()` (= `ndim`) and `requires_grad_()`.
+
+# %%
+#| export
+def _view(self, *shape):
+    out = self.reshape(*shape)
+    if out.size and not np.shares_memory(out.data, self.data):
+        raise RuntimeError(f"view{shape} of a non-contiguous tensor of shape {self.shape} would copy: use reshape()")
+    return out
+
+
+def _unsqueeze(self, dim):
+    dim = dim if dim >= 0 else dim + self.ndim + 1
+    return self.reshape(*self.shape[:dim], 1, *self.shape[dim:])
+
+
+def _squeeze(self, dim=None):
+    dims = range(self.ndim) if dim is None else [d % self.ndim for d in np.atleast_1d(dim)]
+    return self.reshape(*(n for i, n in enumerate(self.shape) if not (i in dims and n == 1)))
+
+
+def _flatten(self, start_dim=0, end_dim=-1):
+    if self.ndim == 0:
+        return self.reshape(1)
+    start, end = start_dim % self.ndim, end_dim % self.ndim
+    return self.reshape(*self.shape[:start], -1, *self.shape[end + 1 :])
+
+
+def _clamp(self, min=None, max=None):
+    """Values limited to [min, max] (either may be None); recorded as "clip"."""
+    if min is None and max is None:
+        raise ValueError("clamp needs at least one of min and max")
+    low = -np.inf if min is None else min
+    high = np.inf if max is None else max
+    return Tensor.from_op(np.clip(self.data, low, high).astype(self.dtype), "clip", (self,), low=low, high=high)
+
+
+def _clone(self):
+    """A copy of the numbers that stays in the graph (its gradient passes through unchanged)."""
+    return Tensor.from_op(self.data.copy(), "reshape", (self,))  # a same-shape reshape: identity gradient
+
+
+def _requires_grad_(self, requires_grad=True):
+    if requires_grad and self.dtype.kind != "f":
+        raise TypeError(f"only floating-point tensors can require gradients, not {self.dtype}")
+    self.requires_grad = bool(requires_grad)
+    return self
+
+
+Tensor.view, Tensor.unsqueeze, Tensor.squeeze, Tensor.flatten = _view, _unsqueeze, _squeeze, _flatten
+Tensor.clamp, Tensor.clone, Tensor.requires_grad_ = _clamp, _clone, _requires_grad_
+Tensor.numel = lambda self: self.size
+Tensor.dim = lambda self: self.ndim
+
+# %% [markdown]
 # ### 🧪 Check: shapes, and views against copies (measured)
 
 # %%
@@ -428,6 +666,19 @@ assert x.transpose().shape == (2, 4, 3) and x.permute(2, 0, 1).shape == (4, 2, 3
 assert np.array_equal(x.T.data, np.swapaxes(x.data, -1, -2))
 assert x[1, 2].data.tolist() == [20.0, 21.0, 22.0, 23.0] and x[:, 0, 0].shape == (2,)
 assert x[Tensor([1, 0])].shape == (2, 3, 4)
+assert x.view(6, 4).shape == (6, 4) and np.shares_memory(x.view(-1).data, x.data)
+try:
+    x.transpose().view(-1)
+    raise AssertionError("a view that would have to copy must be refused")
+except RuntimeError as error:
+    assert "use reshape()" in str(error)
+assert x.unsqueeze(0).shape == (1, 2, 3, 4) and x.unsqueeze(-1).shape == (2, 3, 4, 1)
+assert x[:1].squeeze().shape == (3, 4) and x[:1].squeeze(1).shape == (1, 3, 4)
+assert x.flatten().shape == (24,) and x.flatten(1).shape == (2, 12)
+assert x.clamp(min=3, max=5).data.min() == 3 and x.clamp(max=5).data.max() == 5
+copy = x.clone()
+copy.data[0] = -1.0
+assert x.data[0, 0, 0] == 0.0 and x.numel() == 24 and x.dim() == 3
 
 big = Tensor(np.ones((1000, 1000), dtype=np.float32))  # 4 MB
 view_bytes, view = peak_memory(lambda: big.reshape(1_000_000))
@@ -452,6 +703,77 @@ while node._parents:
     node = node._parents[0]
 assert chain == ["mean", "pow", "sub"]
 print("loss =", loss.item(), " recorded graph, last op first:", " <- ".join(chain))
+
+# %% [markdown]
+# ## 7. Making tensors the PyTorch way
+#
+# PyTorch code creates tensors with factory functions rather than from NumPy arrays: `zeros(2, 3)`,
+# `ones`, `full`, `arange`, `eye`, `rand` (uniform in [0, 1)), `randn` (standard normal), and
+# `zeros_like(t)` / `ones_like(t)`; `tensor(data)` is `Tensor(data)`. They take the shape as
+# several numbers or one tuple, and `dtype=` and `requires_grad=` by name. Floats are float32, as
+# everywhere in the course. The random ones draw from Module 01's seeded generator (`set_seed`),
+# so runs repeat -- though the numbers differ from PyTorch's for the same seed.
+
+# %%
+#| export
+def _shape(shape):
+    """zeros(2, 3) and zeros((2, 3)) both mean the shape (2, 3)."""
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=np.float32, requires_grad=False):
+    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=np.float32, requires_grad=False):
+    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def full(shape, fill_value, dtype=np.float32, requires_grad=False):
+    return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    return Tensor(np.zeros(np.shape(t), dtype=dtype if dtype is not None else t.dtype), requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return Tensor(np.ones(np.shape(t), dtype=dtype if dtype is not None else t.dtype), requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+    """start, start + step, ... below end (integers stay int64, as in PyTorch)."""
+    values = np.arange(start, end, step) if end is not None else np.arange(start)
+    if dtype is None:
+        dtype = np.float32 if values.dtype.kind == "f" else np.int64
+    return Tensor(values.astype(dtype), requires_grad=requires_grad)
+
+
+def eye(n, m=None, dtype=np.float32, requires_grad=False):
+    return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
+
+
+def rand(*shape, dtype=np.float32, requires_grad=False):
+    return Tensor(rng().random(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+
+
+def randn(*shape, dtype=np.float32, requires_grad=False):
+    return Tensor(rng().standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+
+
+# %% [markdown]
+# ### 🧪 Check: factories
+
+# %%
+assert zeros(2, 3).shape == (2, 3) and zeros((2, 3)).dtype == np.float32 and ones(4).data.sum() == 4
+assert full((2, 2), 7.0).data.tolist() == [[7.0, 7.0], [7.0, 7.0]] and eye(3).data.trace() == 3
+assert arange(5).dtype == np.int64 and arange(0.0, 1.0, 0.25).tolist() == [0.0, 0.25, 0.5, 0.75]
+assert zeros_like(x).shape == x.shape and randn(3, 4, requires_grad=True).requires_grad
+assert 0 <= rand(100).data.min() and rand(100).data.max() < 1 and tensor([1, 2]).dtype == np.int64
 
 # %% [markdown]
 # ## What you built

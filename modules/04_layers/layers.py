@@ -120,6 +120,14 @@ print(p)
 # Some arrays belong to the saved state without being learnable: batch norm's running mean
 # (Module 08) is updated by the forward pass, never by the optimizer. `register_buffer(name, value)`
 # stores such an array so that `state_dict()` includes it while `parameters()` does not.
+#
+# **PyTorch's attribute names.** A layer may list PyTorch's names for its attributes in the class
+# dictionary `aliases` -- Dense says `{"weight": "weights"}` -- so `layer.weight` *is*
+# `layer.weights` (the same Parameter), and assigning either name replaces that one parameter. And
+# as in PyTorch, a parameter can only be replaced by a `Parameter` (or `None`): assigning a plain
+# Tensor or array to it raises a `TypeError` instead of quietly leaving an attribute that no
+# optimizer and no `state_dict` would ever see. To change the numbers, write into them:
+# `layer.weight.data[...] = values`.
 
 # %%
 #| export
@@ -128,9 +136,25 @@ class Module:
     attributes in `__init__` and implement `forward`; calling the module runs `forward`."""
 
     training = True  # a class default, so a subclass that forgets super().__init__() still works
+    aliases = {}  # PyTorch's attribute name -> this class's own name, e.g. {"weight": "weights"}
 
     def __init__(self):
         self.training = True
+
+    def __getattr__(self, name):  # only called when normal lookup fails
+        own = type(self).aliases.get(name)
+        if own is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(self, own)
+
+    def __setattr__(self, name, value):
+        name = type(self).aliases.get(name, name)
+        if isinstance(self.__dict__.get(name), Parameter) and not isinstance(value, (Parameter, type(None))):
+            raise TypeError(
+                f"cannot assign a {type(value).__name__} to parameter {name!r} of {type(self).__name__}: "
+                f"assign a Parameter (or None), or write into it with .{name}.data[...] = values"
+            )
+        object.__setattr__(self, name, value)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
@@ -324,6 +348,13 @@ print(toy)
 # PyTorch stores the transpose `(out, in)` and computes `x @ W.T` -- the same numbers. The bias is
 # broadcast over the batch (Module 02's broadcasting: `(batch, out) + (out,)`).
 #
+# **Coming from PyTorch**: `Dense` is also called `Linear` and takes PyTorch's keywords,
+# `Linear(in_features=784, out_features=10)`; `layer.weight` is the same parameter as
+# `layer.weights` -- in *our* layout `(in, out)`, the transpose of PyTorch's. Module 05 converts
+# whole state dicts between the two layouts. An input whose last axis is not `input_size` is
+# refused with a `ValueError` naming both shapes (NumPy's own message would only say that some
+# matrix product does not fit).
+#
 # First the definition, with loops: one multiply-add per (sample, input, output) triple.
 
 # %%
@@ -361,13 +392,19 @@ class Dense(Module):
     init: "xavier" (Glorot uniform, the default) or "kaiming" (He uniform, for ReLU networks).
     """
 
-    def __init__(self, input_size, output_size, bias=True, init="xavier"):
+    aliases = {"weight": "weights", "in_features": "input_size", "out_features": "output_size"}
+
+    def __init__(self, input_size=None, output_size=None, bias=True, init="xavier", *, in_features=None,
+                 out_features=None):  # fmt: skip
         super().__init__()
+        input_size = either_name(input_size, "input_size", in_features, "in_features")
+        output_size = either_name(output_size, "output_size", out_features, "out_features")
         self.input_size, self.output_size = input_size, output_size
         self.weights = Parameter(init_weights((input_size, output_size), input_size, output_size, init))
         self.bias = Parameter(np.zeros(output_size, dtype=np.float32)) if bias else None
 
     def forward(self, x):
+        check_shape(self, x, f"(..., {self.input_size})", x.ndim >= 1 and x.shape[-1] == self.input_size)
         ### HINT: y = x W + b, with W of shape (input_size, output_size) and the bias optional (None). An input with
         ### HINT: more than two axes (a batch of sequences) is flattened into rows first and gets its leading axes
         ### HINT: back after.
@@ -384,6 +421,19 @@ class Dense(Module):
 
 
 Linear = Dense  # PyTorch's name for the same layer
+
+
+def either_name(ours, our_name, theirs, their_name):
+    """The value of a parameter that has a course name and a PyTorch name (given once, by either)."""
+    if (ours is None) == (theirs is None):
+        raise TypeError(f"give exactly one of {our_name} and {their_name}")
+    return ours if theirs is None else theirs
+
+
+def check_shape(layer, x, expected, fits):
+    """Refuse an input that does not fit `layer`, naming the shape expected and the shape given."""
+    if not fits:
+        raise ValueError(f"{type(layer).__name__} expects input of shape {expected}, got {tuple(x.shape)}")
 
 # %% [markdown]
 # Initialisation comes in the next section; `Dense` already calls `init_weights`, defined there.
@@ -451,7 +501,21 @@ x = Tensor([[1.0, 1.0], [0.0, 2.0]])
 assert layer(x).data.tolist() == [[5.5, 7.0, 8.0], [8.5, 10.0, 11.0]]
 assert layer(Tensor(np.ones((4, 5, 2), dtype=np.float32))).shape == (4, 5, 3)  # (batch, seq, in)
 assert Dense(2, 3, bias=False).parameters()[0].shape == (2, 3) and len(Dense(2, 3, bias=False).parameters()) == 1
-assert Linear is Dense
+assert Linear is Dense and Linear(in_features=2, out_features=3).weights.shape == (2, 3)
+assert layer.weight is layer.weights and layer.in_features == 2  # PyTorch's names, the same objects
+layer.weight = Parameter(np.eye(2, 3, dtype=np.float32))  # replacing through either name replaces it
+assert layer.weights is layer.weight and layer.parameters()[0] is layer.weight
+for wrong in [np.ones((2, 3)), Tensor(np.ones((2, 3)))]:
+    try:
+        layer.weight = wrong
+        raise AssertionError("a parameter must only be replaced by a Parameter")
+    except TypeError as error:
+        assert "'weights'" in str(error)
+try:
+    layer(Tensor(np.ones((4, 5), dtype=np.float32)))
+    raise AssertionError("an input of the wrong width must be refused")
+except ValueError as error:
+    assert "(..., 2)" in str(error) and "(4, 5)" in str(error)
 print(layer)
 
 set_seed(0)

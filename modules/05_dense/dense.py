@@ -313,10 +313,95 @@ for seed in range(3):
 # %% [markdown]
 # Module 09 will find such weights automatically, by gradient descent.
 #
+# ## 5. Trading weights with PyTorch
+#
+# A model trained in PyTorch can run here, and the other way round, if the numbers go to the right
+# places. Two things differ between the two state dicts of the same network:
+#
+# | | ours | PyTorch |
+# |---|---|---|
+# | a Dense / Linear weight | `weights`, shape `(in, out)` (`x @ W`) | `weight`, shape `(out, in)` (`x @ W.T`) |
+# | layers of a Sequential | `layers.0.…`, `layers.2.…` | `0.…`, `2.…` |
+# | other parameter names | the course's (`gamma`, `beta`) | the layer's `aliases` give PyTorch's (`weight`, `bias`) |
+#
+# `torch_state_dict(model)` writes our model's state in PyTorch's names and layout (NumPy arrays:
+# `torch.from_numpy` each one, or load them as they are), and `load_torch_state_dict(model, d)`
+# reads PyTorch's (`torch_model.state_dict()` itself works: a CPU tensor converts with
+# `np.asarray`). Only the Dense weights are transposed -- a convolution's `(out, in, KH, KW)` is
+# already PyTorch's layout. The model must have the same architecture: names and shapes are checked
+# by our `load_state_dict`, so a mismatch is an error naming the entry, never a silent misload.
+# (`tests/parity/test_interchange.py` runs both directions against PyTorch itself.)
+
+# %%
+#| export
+def _pytorch_name(model, name):
+    """PyTorch's dotted name for our parameter or buffer `name`, and whether it is a Dense weight."""
+    module, parts, segments = model, [], name.split(".")
+    while len(segments) > 1:
+        attribute, segments = segments[0], segments[1:]
+        value = getattr(module, attribute)
+        if isinstance(value, (list, tuple)):  # an item of a list of layers: "layers.0"
+            index, segments = segments[0], segments[1:]
+            parts.append(index if isinstance(module, Sequential) else f"{attribute}.{index}")
+            value = value[int(index)]
+        else:
+            parts.append(attribute)
+        module = value
+    own = segments[0]
+    pytorch = {ours: theirs for theirs, ours in type(module).aliases.items()}
+    return ".".join([*parts, pytorch.get(own, own)]), isinstance(module, Dense) and own == "weights"
+
+
+def torch_state_dict(model):
+    """The model's state_dict() in PyTorch's names and layout (Dense weights transposed to (out, in))."""
+    state = {}
+    for name, value in model.state_dict().items():
+        theirs, transposed = _pytorch_name(model, name)
+        state[theirs] = np.ascontiguousarray(value.T) if transposed else value
+    return state
+
+
+def load_torch_state_dict(model, state_dict):
+    """Load a PyTorch state dict (arrays, or CPU tensors) into the same architecture built here."""
+    ours = {}
+    for name in model.state_dict():
+        theirs, transposed = _pytorch_name(model, name)
+        if theirs not in state_dict:
+            raise KeyError(f"load_torch_state_dict: PyTorch's state has no {theirs!r} (our {name!r})")
+        value = np.asarray(state_dict[theirs])
+        ours[name] = value.T if transposed else value
+    unexpected = set(state_dict) - {_pytorch_name(model, name)[0] for name in ours}
+    if unexpected:
+        raise KeyError(f"load_torch_state_dict: entries this model does not have: {sorted(unexpected)}")
+    model.load_state_dict(ours)
+
+
+# %% [markdown]
+# ### 🧪 Check: the same network in both layouts gives the same numbers
+
+# %%
+set_seed(3)
+ours = Sequential(Flatten(), MLP([6, 4, 3]))
+theirs = torch_state_dict(ours)
+assert list(theirs) == ["1.0.weight", "1.0.bias", "1.2.weight", "1.2.bias"] and theirs["1.0.weight"].shape == (4, 6)
+x = np.random.default_rng(4).standard_normal((5, 2, 3)).astype(np.float32)
+hidden = np.maximum(x.reshape(5, 6) @ theirs["1.0.weight"].T + theirs["1.0.bias"], 0)  # PyTorch's x @ W.T + b
+assert np.allclose(hidden @ theirs["1.2.weight"].T + theirs["1.2.bias"], ours(Tensor(x)).data, atol=1e-6)
+copy = Sequential(Flatten(), MLP([6, 4, 3]))
+load_torch_state_dict(copy, theirs)
+assert np.array_equal(copy(Tensor(x)).data, ours(Tensor(x)).data)
+try:
+    load_torch_state_dict(MLP([6, 4, 3]), theirs)  # a different nesting: names do not match
+    raise AssertionError("a state dict of another architecture must be refused")
+except KeyError as error:
+    assert "'0.weight'" in str(error)
+
+# %% [markdown]
 # ## What you built
 #
 # `Sequential` (varargs or a list; indexable, sliceable, iterable), `Flatten`, `MLP(sizes,
-# activation)`, `count_parameters` and `summary`. Run `tito module complete 05_dense` to unlock
+# activation)`, `count_parameters` and `summary`, and `torch_state_dict` / `load_torch_state_dict`
+# to trade weights with PyTorch. Run `tito module complete 05_dense` to unlock
 # checkpoint 04. Next: **Module 06 · Spatial**, layers that understand images.
 
 # %% [markdown]

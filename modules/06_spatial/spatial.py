@@ -55,7 +55,7 @@
 #| export
 import numpy as np
 
-from tinytorch.core.layers import Module, Parameter, kaiming_uniform
+from tinytorch.core.layers import Module, Parameter, check_shape, kaiming_uniform
 from tinytorch.core.tensor import Tensor
 
 # %%
@@ -145,6 +145,14 @@ print("step image rows: [0 0 1 1] -> horizontal edges:", edges[0, 0, 0].tolist()
 def _pair(value):
     """(value, value) for an int, the tuple itself otherwise: kernel sizes may be 3 or (3, 5)."""
     return (int(value), int(value)) if np.isscalar(value) else tuple(int(v) for v in value)
+
+
+def _same_both_ways(value, name):
+    """A stride or padding as one int; PyTorch's pair spelling (2, 2) is accepted when both agree."""
+    first, second = _pair(value)
+    if first != second:
+        raise ValueError(f"{name}={value}: a different {name} along height and width is not supported")
+    return first
 
 
 def im2col(x, kernel_size, stride=1, padding=0):
@@ -247,16 +255,20 @@ def conv2d(x, weights, bias=None, stride=1, padding=0):
 class Conv2D(Module):
     """2-D convolution of (N, C, H, W) inputs; weights (out_channels, in_channels, KH, KW), bias (out_channels,)."""
 
+    aliases = {"weight": "weights"}  # PyTorch's name; the layout (out, in, KH, KW) is PyTorch's too
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = _pair(kernel_size), int(stride), int(padding)
+        self.kernel_size = _pair(kernel_size)
+        self.stride, self.padding = _same_both_ways(stride, "stride"), _same_both_ways(padding, "padding")
         shape = (out_channels, in_channels, *self.kernel_size)
         fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]  # the numbers each output sums
         self.weights = Parameter(kaiming_uniform(shape, fan_in))
         self.bias = Parameter(np.zeros(out_channels, dtype=np.float32)) if bias else None
 
     def forward(self, x):
+        _check_images(self, x, self.in_channels)
         ### HINT: The layer only holds the parameters and the settings; the computation is the conv2d function above.
         ### BEGIN SOLUTION
         return conv2d(x, self.weights, self.bias, self.stride, self.padding)
@@ -267,6 +279,14 @@ class Conv2D(Module):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
         )
+
+
+def _check_images(layer, x, channels=None):
+    """Refuse anything but a (N, C, H, W) batch (with C = `channels` when given), naming both shapes."""
+    expected = f"(N, {channels if channels is not None else 'C'}, H, W)"
+    if x.ndim == 4 and channels is not None and x.shape[1] != channels and x.shape[3] == channels:
+        expected += " -- this looks channels-last (N, H, W, C): use x.permute(0, 3, 1, 2)"
+    check_shape(layer, x, expected, x.ndim == 4 and (channels is None or x.shape[1] == channels))
 
 
 # %% [markdown]
@@ -388,10 +408,11 @@ class MaxPool2D(Module):
     def __init__(self, kernel_size, stride=None):
         super().__init__()
         self.kernel_size = _pair(kernel_size)
-        self.stride = int(stride) if stride is not None else self.kernel_size[0]
+        self.stride = _same_both_ways(stride, "stride") if stride is not None else self.kernel_size[0]
 
     def _windows(self, x):
         """Each window's values along the first axis: (KH·KW, N, C, OH, OW)."""
+        _check_images(self, x)
         ### HINT: Pooling windows are im2col windows without padding. Put the KH*KW positions of each window first, as
         ### HINT: one axis, so that a reduction over axis 0 pools: the result has shape (KH*KW, N, C, OH, OW).
         ### BEGIN SOLUTION
@@ -420,6 +441,18 @@ class AvgPool2D(MaxPool2D):
         ### END SOLUTION
 
 
+Conv2d = Conv2D  # PyTorch's spellings of the same layers
+MaxPool2d = MaxPool2D
+AvgPool2d = AvgPool2D
+
+# %% [markdown]
+# **Coming from PyTorch**: `Conv2d`, `MaxPool2d` and `AvgPool2d` are the same classes under
+# PyTorch's spelling, with the same keywords (`kernel_size`, `stride`, `padding`; a stride or
+# padding may be given as a pair when both numbers agree). `conv.weight` is `conv.weights`, already
+# in PyTorch's layout. Layers take batches only: an input that is not `(N, C, H, W)` -- or whose
+# channel count is wrong, as a channels-last `(N, H, W, C)` image is -- raises a `ValueError` naming
+# the expected and the given shape. (PyTorch also accepts a single unbatched `(C, H, W)` image.)
+
 # %% [markdown]
 # ### 🧪 Check: the picture's values, and the loops
 
@@ -428,6 +461,14 @@ grid = Tensor(np.array([[1, 3, 2, 1], [4, 6, 1, 4], [7, 8, 0, 9], [2, 3, 5, 4]],
 assert MaxPool2D(2)(grid).data[0, 0].tolist() == [[6.0, 4.0], [8.0, 9.0]]
 assert AvgPool2D(2)(grid).data[0, 0].tolist() == [[3.5, 2.0], [5.0, 4.5]]
 assert MaxPool2D(3, stride=1)(grid).data[0, 0].tolist() == [[8.0, 9.0], [8.0, 9.0]]  # overlapping windows
+assert MaxPool2d(kernel_size=2, stride=(2, 2))(grid).shape == (1, 1, 2, 2) and Conv2d is Conv2D
+for layer, wrong in [(Conv2D(3, 4, 3), np.zeros((2, 8, 8, 3))), (Conv2D(3, 4, 3), np.zeros((3, 8, 8))),
+                     (MaxPool2D(2), np.zeros((8, 8)))]:  # fmt: skip
+    try:
+        layer(Tensor(wrong.astype(np.float32)))
+        raise AssertionError(f"{layer} must refuse an input of shape {wrong.shape}")
+    except ValueError as error:
+        assert str(wrong.shape) in str(error) and "(N, " in str(error)
 feature_maps = np.random.default_rng(3).standard_normal((4, 3, 9, 9)).astype(np.float32)
 for kernel, stride in [(2, 2), (3, 2), (3, 3)]:
     maps = Tensor(feature_maps)

@@ -30,7 +30,9 @@
 #
 # The pieces, all exported to `tinytorch.core.attention`:
 #
-# - `ScaledDotProductAttention()(q, k, v, mask=None)` → `(output, weights)`;
+# - `ScaledDotProductAttention()(q, k, v, mask=None)` → the output, or `(output, weights)` when
+#   called with `need_weights=True` (PyTorch's `F.scaled_dot_product_attention` returns the output
+#   alone too, and also takes the mask as `attn_mask=` and `is_causal=True`);
 # - masks: which keys a query may see (padding, or the future in a language model), `causal_mask(n)`;
 # - `MultiHeadAttention(d_model, num_heads)`: several attentions side by side, each on its own
 #   learned projection of the input, for self-attention (q, k, v from one sequence) and
@@ -49,7 +51,7 @@ import math
 import numpy as np
 
 from tinytorch.core.activations import Softmax
-from tinytorch.core.layers import Dense, Module
+from tinytorch.core.layers import Dense, Module, check_shape, either_name
 from tinytorch.core.tensor import Tensor
 
 # %%
@@ -136,27 +138,54 @@ def causal_mask(n):
 
 
 class ScaledDotProductAttention(Module):
-    """softmax(q @ kᵀ / √d + mask) @ v over the last two axes; returns (output, weights).
+    """softmax(q @ kᵀ / √d + mask) @ v over the last two axes; returns the output, or
+    (output, weights) with need_weights=True.
 
     q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv). mask: boolean (True = may attend) or additive
-    floats, broadcastable to (..., Lq, Lk).
+    floats, broadcastable to (..., Lq, Lk); PyTorch's `attn_mask=` and `is_causal=True` work too.
     """
 
     def __init__(self):
         super().__init__()
         self.softmax = Softmax(dim=-1)
 
-    def forward(self, q, k, v, mask=None):
+    def forward(self, q, k, v, mask=None, need_weights=False, *, attn_mask=None, is_causal=False):
+        mask = _pytorch_mask(q, k, mask, attn_mask, is_causal)
+        _check_qkv(self, q, k, v)
+        weights = self._weights(q, k, mask)
+        return (weights @ v, weights) if need_weights else weights @ v
+
+    def _weights(self, q, k, mask):
+        """The attention weights softmax(q @ kᵀ / √d + mask), (..., Lq, Lk)."""
         ### HINT: Scores are the dot products of queries and keys, divided by the square root of the key size; masked
         ### HINT: positions get a large negative score (the helper _additive_mask); the softmax turns each row into
-        ### HINT: weights; the output is the weighted sum of the values. Return (output, weights).
+        ### HINT: the weights. Return the weights (forward multiplies them with the values).
         ### BEGIN SOLUTION
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
         if mask is not None:
             scores = scores + _additive_mask(mask, scores.dtype)
-        weights = self.softmax(scores)
-        return weights @ v, weights
+        return self.softmax(scores)
         ### END SOLUTION
+
+
+def _pytorch_mask(q, k, mask, attn_mask, is_causal):
+    """One mask from the course's `mask=` or PyTorch's `attn_mask=` / `is_causal=True` (one of them)."""
+    if sum([mask is not None, attn_mask is not None, bool(is_causal)]) > 1:
+        raise TypeError("give one of mask, attn_mask and is_causal")
+    if is_causal:
+        if q.shape[-2] != k.shape[-2]:
+            raise ValueError(f"is_causal needs as many queries as keys, got {q.shape[-2]} and {k.shape[-2]}")
+        return causal_mask(q.shape[-2])
+    return attn_mask if attn_mask is not None else mask
+
+
+def _check_qkv(layer, q, k, v):
+    """q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv): refuse shapes that do not fit, naming them."""
+    if min(q.ndim, k.ndim, v.ndim) < 2 or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"{type(layer).__name__} expects q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv); "
+            f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        )
 
 
 # %% [markdown]
@@ -166,20 +195,28 @@ class ScaledDotProductAttention(Module):
 set_seed(4)
 q_np, k_np, v_np = (rng().standard_normal((5, 8)) for _ in range(3))
 attention = ScaledDotProductAttention()
-out, weights = attention(Tensor(q_np), Tensor(k_np), Tensor(v_np))
+out, weights = attention(Tensor(q_np), Tensor(k_np), Tensor(v_np), need_weights=True)
 assert np.allclose(out.data, attention_naive(q_np, k_np, v_np))
+assert np.array_equal(attention(Tensor(q_np), Tensor(k_np), Tensor(v_np)).data, out.data)  # the output alone
 assert np.allclose(weights.data.sum(axis=-1), 1.0)
 
 assert causal_mask(3).data.tolist() == [[True, False, False], [True, True, False], [True, True, True]]
-out, weights = attention(Tensor(q_np), Tensor(k_np), Tensor(v_np), mask=causal_mask(5))
+out, weights = attention(Tensor(q_np), Tensor(k_np), Tensor(v_np), mask=causal_mask(5), need_weights=True)
+assert np.array_equal(attention(Tensor(q_np), Tensor(k_np), Tensor(v_np), is_causal=True).data, out.data)
 assert np.all(weights.data[np.triu_indices(5, 1)] == 0.0)  # exactly zero above the diagonal
 assert weights.data[0, 0] == 1.0 and np.allclose(out.data[0], v_np[0])  # the first query sees only itself
 additive = np.where(causal_mask(5).data, 0.0, -1e9)
-assert np.array_equal(attention(Tensor(q_np), Tensor(k_np), Tensor(v_np), mask=additive)[1].data, weights.data)
+assert np.array_equal(attention(Tensor(q_np), Tensor(k_np), Tensor(v_np), attn_mask=additive, need_weights=True)[1].data,
+                      weights.data)  # fmt: skip
 nothing = np.zeros((5, 5), dtype=bool)
 q32, k32, v32 = (Tensor(a.astype(np.float32)) for a in (q_np, k_np, v_np))
-_, uniform = attention(q32, k32, v32, mask=nothing)
+_, uniform = attention(q32, k32, v32, mask=nothing, need_weights=True)
 assert np.all(np.isfinite(uniform.data)) and np.allclose(uniform.data, 0.2)  # fully masked rows: finite
+try:
+    attention(Tensor(q_np), Tensor(k_np[:, :4]), Tensor(v_np))
+    raise AssertionError("queries and keys of different widths must be refused")
+except ValueError as error:
+    assert "got q (5, 8), k (5, 4), v (5, 8)" in str(error)
 print("causal attention weights:\n", weights.data.round(2))
 
 # %% [markdown]
@@ -200,7 +237,7 @@ save_heatmap_png(weights.data, FIGURES / "07_attention_weights.png", title="caus
 # %%
 qkv = rng().standard_normal((3, 8, 128, 64)).astype(np.float32)
 loop_s, loop_out = time_it(lambda: np.stack([attention_naive(*qkv[:, b]) for b in range(8)]), repeat=1)
-fast_s, fast_out = time_it(lambda: attention(*(Tensor(a) for a in qkv))[0].data)
+fast_s, fast_out = time_it(lambda: attention(*(Tensor(a) for a in qkv)).data)
 assert np.allclose(loop_out, fast_out, atol=1e-4)
 print(f"loops {loop_s * 1e3:.0f} ms, vectorised {fast_s * 1e3:.2f} ms: {loop_s / fast_s:.0f}x faster")
 
@@ -241,6 +278,12 @@ assert memory > 2 * 1024 * 1024 * 4  # at least the (L, L) scores and the (L, L)
 # `reshape` of the permuted array makes one copy. A mask of shape (B, Lq, Lk) gets a head axis
 # (B, 1, Lq, Lk) so that it applies to every head; (Lq, Lk) and 4-D masks broadcast as they are.
 # The weights of the last call are kept in `.attention_weights` (B, H, Lq, Lk) for inspection.
+#
+# **Coming from PyTorch**: `MultiHeadAttention(embed_dim=16, num_heads=4)` takes PyTorch's keyword
+# too, but it is not `nn.MultiheadAttention`: inputs are always batch first `(B, L, d)` (PyTorch's
+# default is `(L, B, d)` unless `batch_first=True`), and the call returns the output alone, not
+# `(output, weights)` -- the weights are in `.attention_weights`. An input that is not
+# `(batch, seq, d_model)` raises a `ValueError` naming both shapes.
 
 # %%
 #| export
@@ -251,8 +294,11 @@ class MultiHeadAttention(Module):
     cross-attention when key/value come from another (their length may differ from the query's).
     """
 
-    def __init__(self, d_model, num_heads, bias=True):
+    def __init__(self, d_model=None, num_heads=None, bias=True, *, embed_dim=None):
         super().__init__()
+        d_model = either_name(d_model, "d_model", embed_dim, "embed_dim")
+        if num_heads is None:
+            raise TypeError("MultiHeadAttention needs num_heads")
         if d_model % num_heads:
             raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
         self.d_model, self.num_heads, self.head_dim = d_model, num_heads, d_model // num_heads
@@ -273,6 +319,8 @@ class MultiHeadAttention(Module):
         ### END SOLUTION
 
     def forward(self, query, key, value, mask=None):
+        for x in (query, key, value):
+            check_shape(self, x, f"(batch, seq, {self.d_model})", x.ndim == 3 and x.shape[-1] == self.d_model)
         ### HINT: Project query, key and value and split each into heads; a 3-D mask (B, Lq, Lk) gets a head axis so
         ### HINT: one mask serves every head; attend; keep the attention weights (detached) in self.attention_weights;
         ### HINT: merge the heads back to (B, L, d_model) and apply the output projection.
@@ -282,7 +330,7 @@ class MultiHeadAttention(Module):
         v = self._split_heads(self.v_proj(value))
         if mask is not None and mask.ndim == 3:
             mask = mask[:, None]  # (B, Lq, Lk) -> (B, 1, Lq, Lk): the same mask for every head
-        out, weights = self.attention(q, k, v, mask)
+        out, weights = self.attention(q, k, v, mask, need_weights=True)
         self.attention_weights = weights.detach()  # for inspection; detached so it does not keep the graph alive
         batch, _, length, _ = out.shape
         return self.out_proj(out.permute(0, 2, 1, 3).reshape(batch, length, self.d_model))

@@ -617,6 +617,8 @@ from tinytorch.core.tensor import Tensor
 class _BatchNorm(Module):
     """Shared machinery of BatchNorm1D and BatchNorm2D: per-feature statistics over `_axes(x)`."""
 
+    aliases = {"weight": "gamma", "bias": "beta"}  # PyTorch's names for the same parameters
+
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
@@ -679,6 +681,14 @@ class BatchNorm2D(_BatchNorm):
             raise ValueError(f"BatchNorm2D({self.num_features}) expects (N, {self.num_features}, H, W), got {x.shape}")
         return (0, 2, 3)
 
+
+BatchNorm1d = BatchNorm1D  # PyTorch's spellings
+BatchNorm2d = BatchNorm2D
+
+# %% [markdown]
+# **Coming from PyTorch**: `BatchNorm1d`/`BatchNorm2d` are the same classes, and `bn.weight` /
+# `bn.bias` are `gamma` / `beta` (Module 04's `aliases`). PyTorch's state dict also holds a
+# `num_batches_tracked` counter, which we do not keep (it only matters for `momentum=None`).
 
 # %% [markdown]
 # ### 🧪 Check: BatchNorm against NumPy, running statistics, train against eval
@@ -754,6 +764,8 @@ print(f"training-mode forward with a graph: {graph_bytes / wide.nbytes:.1f}x the
 #| export core.normalization
 class LayerNorm(Module):
     """Normalise over the last len(normalized_shape) axes of each example; gamma/beta of that shape."""
+
+    aliases = {"weight": "gamma", "bias": "beta"}  # PyTorch's names for the same parameters
 
     def __init__(self, normalized_shape, eps=1e-5):
         super().__init__()

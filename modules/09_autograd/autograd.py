@@ -450,6 +450,8 @@ print("gradient_check of a*b + a:", result)
 # | `-a` | -1 | `-grad` |
 # | `a / b` | 1/b, -a/b² | `grad / b`, `-grad · out / b` (out = a/b, already computed) |
 # | `a ** p` | p·a^(p-1) | `grad · p · a^(p-1)` |
+# | `c ** a` (c a number) | c^a · ln c | `grad · out · ln c` |
+# | `a.double()` (dtype change) | 1 | `grad` in a's dtype |
 # | `exp(a)` | exp(a) | `grad · out` -- the forward result is the derivative |
 # | `log(a)` | 1/a | `grad / a` |
 #
@@ -489,6 +491,18 @@ def pow_backward(out, grad):
     ### BEGIN SOLUTION
     return (grad * p * x.data ** (p - 1),)
     ### END SOLUTION
+
+
+@backward_rule("rpow")
+def rpow_backward(out, grad):
+    """d/dx base**x = base**x · ln(base) (Module 02's `2 ** x`)."""
+    return (grad * out.data * np.log(out._saved["base"]),)
+
+
+@backward_rule("astype")
+def astype_backward(out, grad):
+    """A dtype conversion (`x.double()`): the gradient goes back in the input's dtype."""
+    return (grad.astype(out._parents[0].dtype),)
 
 
 @backward_rule("exp")
@@ -1150,6 +1164,22 @@ class CrossEntropyLoss(Loss):
         return -picked.mean()
         ### END SOLUTION
 
+
+class BCEWithLogitsLoss(BinaryCrossEntropy):
+    """PyTorch's name for BinaryCrossEntropy(from_logits=True): scores in, not probabilities."""
+
+    def __init__(self):
+        super().__init__(from_logits=True)
+
+
+MSELoss = MeanSquaredError  # PyTorch's names for the same losses
+BCELoss = BinaryCrossEntropy
+
+# %% [markdown]
+# **Coming from PyTorch**: `MSELoss`, `BCELoss` (probabilities in) and `BCEWithLogitsLoss` (scores
+# in) are these same losses under PyTorch's names, averaging over every element as PyTorch's
+# default `reduction="mean"` does; other reductions are not offered. Targets may be arrays or
+# lists as well as Tensors.
 
 # %% [markdown]
 # ### 🧪 Check: known values, the textbook gradients, stability at ±1e4

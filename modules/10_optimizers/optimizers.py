@@ -64,13 +64,20 @@ from tinytorch.core.setup import peak_memory, set_seed, time_it
 #   head}]` trains a pretrained body slowly and a new head fast. Missing settings come from the
 #   optimizer's defaults. `optimizer.param_groups` is that list (a scheduler changes `"lr"` there).
 # - **State.** Momentum and Adam remember something *per parameter* between steps. `optimizer.state`
-#   is a dict keyed by the parameter object itself (a Tensor hashes by identity -- it defines no `==`
-#   -- so the same parameter always finds its entry), each value a dict such as
+#   is a dict keyed by the parameter object itself (a Tensor hashes by identity, as in PyTorch -- its
+#   `==` compares numbers, but a dict looks a key up by identity first -- so the same parameter
+#   always finds its entry), each value a dict such as
 #   `{"step": 3, "exp_avg": array, "exp_avg_sq": array}`. The state is created at the first `step()`.
 # - **In place.** `step()` changes `p.data` in place and never replaces the array: the model, the
 #   optimizer and anything else holding the parameter keep seeing the same numbers.
 #
 # A parameter whose `.grad` is `None` (it took no part in the loss) is skipped, as in PyTorch.
+# - **Saving and resuming.** `state_dict()` returns the settings and a copy of the state, in
+#   PyTorch's format: parameters are numbered 0, 1, ... in group order (a parameter object cannot be
+#   saved to a file, its position can). `load_state_dict(d)` puts them back into an optimizer built
+#   over the same parameters -- with the model's own `state_dict`, training resumes **exactly** where
+#   it stopped (section 7 checks it bit for bit). Without the optimizer's state, Adam would restart
+#   its step count and moving averages and take different steps.
 
 # %%
 #| export
@@ -78,6 +85,11 @@ def _grad(parameter):
     """The gradient array of a parameter (autograd stores `.grad` as a Tensor; an array also works)."""
     grad = parameter.grad
     return grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+
+
+def _copy(value):
+    """A private copy of an array (state must not share memory with what was saved); others as they are."""
+    return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
 
 
 class Optimizer:
@@ -122,6 +134,31 @@ class Optimizer:
 
     def update(self, p, grad, state, group):
         raise NotImplementedError
+
+    def state_dict(self):
+        """Everything needed to resume: {"state": {index: {name: copy}}, "param_groups": [settings]},
+        parameters numbered 0, 1, ... in group order (PyTorch's format)."""
+        index = {id(p): i for i, p in enumerate(self._all_params())}
+        state = {index[id(p)]: {k: _copy(v) for k, v in s.items()} for p, s in self.state.items()}
+        groups = [{**{k: _copy(v) for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
+                  for g in self.param_groups]  # fmt: skip
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore settings and running state saved by state_dict() (copies: the saved dict stays intact)."""
+        groups = state_dict["param_groups"]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError(
+                f"load_state_dict: saved groups hold {[len(g['params']) for g in groups]} parameters, "
+                f"this optimizer's {[len(g['params']) for g in self.param_groups]}"
+            )
+        params = self._all_params()
+        for group, saved in zip(self.param_groups, groups):
+            group.update({k: _copy(v) for k, v in saved.items() if k != "params"})
+        self.state = {params[int(i)]: {k: _copy(v) for k, v in s.items()} for i, s in state_dict["state"].items()}
+
+    def _all_params(self):
+        return [p for group in self.param_groups for p in group["params"]]
 
     def memory_bytes(self):
         """Bytes held by the optimizer's state arrays (0 before the first step)."""
@@ -535,6 +572,8 @@ def clip_grad_norm(params, max_norm):
     return total
 
 
+clip_grad_norm_ = clip_grad_norm  # PyTorch's name (its trailing _ says "in place")
+
 # %% [markdown]
 # ### 🧪 Check: clipping keeps the direction
 
@@ -582,6 +621,34 @@ losses, weight, bias = results["SGD lr=0.1 momentum=0.9"]
 assert losses[-1] < 0.003 and abs(weight - 3) < 0.05 and abs(bias + 2) < 0.05
 
 # %% [markdown]
+# ### 🧪 Check: save after 20 Adam steps, resume in a fresh model and optimizer, match bit for bit
+
+
+# %%
+def adam_steps(model, optimizer, steps):
+    x = Tensor(np.linspace(-1, 1, 16, dtype=np.float32).reshape(-1, 1))
+    for _ in range(steps):
+        optimizer.zero_grad()
+        MeanSquaredError()(model(x), 3 * x.data - 2).backward()
+        optimizer.step()
+
+
+set_seed(0)
+model = Dense(1, 1)
+optimizer = Adam(model.parameters(), lr=0.05)
+adam_steps(model, optimizer, 20)
+saved_model, saved_optimizer = model.state_dict(), optimizer.state_dict()
+assert saved_optimizer["state"][0]["step"] == 20 and saved_optimizer["param_groups"][0]["params"] == [0, 1]
+adam_steps(model, optimizer, 20)
+resumed = Dense(1, 1)
+resumed.load_state_dict(saved_model)
+resumed_optimizer = Adam(resumed.parameters(), lr=1.0)  # the saved lr (0.05) replaces this one
+resumed_optimizer.load_state_dict(saved_optimizer)
+adam_steps(resumed, resumed_optimizer, 20)
+assert resumed.weights.data.item() == model.weights.data.item() and resumed.bias.data.item() == model.bias.data.item()
+assert saved_optimizer["state"][0]["step"] == 20  # loading copied the arrays: the saved dict is intact
+
+# %% [markdown]
 # The noise has variance 0.05² = 0.0025, so a loss near 0.0018-0.0025 is as good as any line can
 # do. RMSprop with lr = 0.01 moves each number by at most about 0.1 per step (lr / √(1 - α) at the
 # first step, less once v has grown), whatever its gradient: it is still on its way -- a reminder that "adaptive" optimizers still need a learning
@@ -593,5 +660,6 @@ assert losses[-1] < 0.003 and abs(weight - 3) < 0.05 and abs(bias + 2) < 0.05
 # `SGD` (momentum, Nesterov, weight decay), `Adam`, `AdamW` (decoupled decay), `RMSprop` -- the
 # formulas of PyTorch, checked by hand here and against PyTorch in `tests/parity/` -- with parameter
 # groups, per-parameter `.state` and `memory_bytes()`; `StepLR` and `CosineWithWarmup`;
-# `clip_grad_norm`. Run `tito module complete 10_optimizers` to unlock checkpoint 09.
+# `clip_grad_norm` (also spelled `clip_grad_norm_`, PyTorch's name); `state_dict()` and
+# `load_state_dict()` for exact resumes. Run `tito module complete 10_optimizers` to unlock checkpoint 09.
 # Next: **Module 11 · Training**, which wraps this loop into a `Trainer`.

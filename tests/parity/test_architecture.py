@@ -98,7 +98,7 @@ def masks(lq, lk):
 def test_scaled_dot_product_attention(mask_kind):
     q, k, v = rand(2, 3, 6, 8), rand(2, 3, 6, 8, seed=1), rand(2, 3, 6, 5, seed=2)
     ours_mask, torch_mask = masks(6, 6)[mask_kind]
-    out, weights = ScaledDotProductAttention()(Tensor(q), Tensor(k), Tensor(v), mask=ours_mask)
+    out, weights = ScaledDotProductAttention()(Tensor(q), Tensor(k), Tensor(v), mask=ours_mask, need_weights=True)
     tq, tk, tv = torch.tensor(q), torch.tensor(k), torch.tensor(v)
     assert_close(out.data, F.scaled_dot_product_attention(tq, tk, tv, attn_mask=torch_mask))
     additive = torch_mask
@@ -109,7 +109,7 @@ def test_scaled_dot_product_attention(mask_kind):
 
 def test_cross_attention_core_with_different_lengths():
     q, k, v = rand(3, 4, 8), rand(3, 7, 8, seed=1), rand(3, 7, 2, seed=2)
-    out, weights = ScaledDotProductAttention()(Tensor(q), Tensor(k), Tensor(v))
+    out, weights = ScaledDotProductAttention()(Tensor(q), Tensor(k), Tensor(v), need_weights=True)
     expected_out, expected_weights = torch_attention(torch.tensor(q), torch.tensor(k), torch.tensor(v))
     assert_close(out.data, expected_out)
     assert_close(weights.data, expected_weights)

@@ -238,7 +238,7 @@ def test_scaled_dot_product_attention(mask):
     else:
         ours_mask = torch_mask = None
     attention = ScaledDotProductAttention()
-    check(lambda q, k, v: attention(q, k, v, mask=ours_mask)[0],
+    check(lambda q, k, v: attention(q, k, v, mask=ours_mask),
           lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=torch_mask), q, k, v)  # fmt: skip
 
     def torch_weights(q, k):
@@ -249,7 +249,7 @@ def test_scaled_dot_product_attention(mask):
             scores = scores + torch_mask
         return torch.softmax(scores, -1)
 
-    check(lambda q, k: attention(q, k, Tensor(v), mask=ours_mask)[1], torch_weights, q, k)
+    check(lambda q, k: attention(q, k, Tensor(v), mask=ours_mask, need_weights=True)[1], torch_weights, q, k)
 
 
 def torch_multi_head(params, heads, query, key, value, mask=None):

@@ -1,0 +1,4 @@
+"""Optimizers and schedules under PyTorch's names, imported lazily (see tinytorch/_names.py)."""
+from tinytorch._names import lazy_namespace
+
+__getattr__, __dir__ = lazy_namespace(__name__)
