@@ -116,6 +116,8 @@ IDIOMS = [
     ("c = x.clone(); c[0, 0] = 100.0; x[0, 0].item()", 1.0),
     # dtypes and factories
     ("torch.tensor([1, 2]).dtype", "int64"),
+    ("a = np.zeros(2); t = torch.tensor(a); a[0] = 1.0; t", T("float64", [0.0, 0.0])),
+    ("a = np.zeros(2); t = torch.from_numpy(a); a[0] = 1.0; t", T("float64", [1.0, 0.0])),
     ("torch.tensor([1.0, 2.0]).dtype", "float32"),
     ("labels.float()", T("float32", [2.0, 0.0])),
     ("x.long()[1]", T("int64", [4, 5, 6])),

@@ -11,7 +11,7 @@ TENSOR = "core.tensor"
 NAMESPACES = {
     "tinytorch": {
         **{name: TENSOR for name in ["Tensor", "tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
-                                     "arange", "eye", "rand", "randn"]},
+                                     "arange", "eye", "rand", "randn", "from_numpy"]},
         "no_grad": "core.autograd",
         "manual_seed": "core.setup:set_seed",
         "set_seed": "core.setup",

@@ -198,6 +198,13 @@ class _Size(int):
         return self.shape if dim is None else self.shape[dim]
 
 
+def _scalar(self):
+    """The one number of a one-element tensor (a clear error for more)."""
+    if self.size != 1:
+        raise ValueError(f"only a one-element tensor converts to a Python number; this one has shape {self.shape}")
+    return self.data.item()
+
+
 def _as_grad(value, tensor):
     """What may be stored in `.grad`: None, or a Tensor of the tensor's shape (an array is wrapped).
 
@@ -359,13 +366,6 @@ Tensor.__hash__ = object.__hash__  # identity, as in PyTorch: tensors stay usabl
 def _array(self, dtype=None, copy=None):
     """The numbers as a NumPy array (NumPy calls this for np.asarray(t), np.allclose(t, ...))."""
     return np.array(self.data, dtype=dtype, copy=copy)
-
-
-def _scalar(self):
-    """The one number of a one-element tensor (a clear error for more)."""
-    if self.size != 1:
-        raise ValueError(f"only a one-element tensor converts to a Python number; this one has shape {self.shape}")
-    return self.data.item()
 
 
 def _bool(self):
@@ -709,7 +709,8 @@ print("loss =", loss.item(), " recorded graph, last op first:", " <- ".join(chai
 #
 # PyTorch code creates tensors with factory functions rather than from NumPy arrays: `zeros(2, 3)`,
 # `ones`, `full`, `arange`, `eye`, `rand` (uniform in [0, 1)), `randn` (standard normal), and
-# `zeros_like(t)` / `ones_like(t)`; `tensor(data)` is `Tensor(data)`. They take the shape as
+# `zeros_like(t)` / `ones_like(t)`. `tensor(data)` copies its data, as `torch.tensor` does, while
+# `from_numpy(array)` shares the array's memory like `Tensor(array)`. The factories take the shape as
 # several numbers or one tuple, and `dtype=` and `requires_grad=` by name. Floats are float32, as
 # everywhere in the course. The random ones draw from Module 01's seeded generator (`set_seed`),
 # so runs repeat -- though the numbers differ from PyTorch's for the same seed.
@@ -722,7 +723,14 @@ def _shape(shape):
 
 
 def tensor(data, dtype=None, requires_grad=False):
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+    """A new tensor holding a **copy** of `data`, as PyTorch's torch.tensor (Tensor(array) shares)."""
+    data = data.data if isinstance(data, Tensor) else data
+    return Tensor(data.copy() if isinstance(data, np.ndarray) else data, dtype=dtype, requires_grad=requires_grad)
+
+
+def from_numpy(array):
+    """A tensor sharing the array's memory, as PyTorch's torch.from_numpy."""
+    return Tensor(array)
 
 
 def zeros(*shape, dtype=np.float32, requires_grad=False):
@@ -774,6 +782,10 @@ assert full((2, 2), 7.0).data.tolist() == [[7.0, 7.0], [7.0, 7.0]] and eye(3).da
 assert arange(5).dtype == np.int64 and arange(0.0, 1.0, 0.25).tolist() == [0.0, 0.25, 0.5, 0.75]
 assert zeros_like(x).shape == x.shape and randn(3, 4, requires_grad=True).requires_grad
 assert 0 <= rand(100).data.min() and rand(100).data.max() < 1 and tensor([1, 2]).dtype == np.int64
+source = np.zeros(2)
+copied, shared = tensor(source), from_numpy(source)
+source[0] = 1.0
+assert copied.data[0] == 0.0 and shared.data[0] == 1.0
 
 # %% [markdown]
 # ## What you built
