@@ -185,7 +185,6 @@ class Tensor:
         backward(self, gradient)
 
 
-#| export
 class _Size(int):
     """The number of elements (NumPy's `a.size`), also callable as PyTorch's `t.size()` -> shape, `t.size(0)`."""
 
