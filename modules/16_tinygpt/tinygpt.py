@@ -869,7 +869,7 @@ def cached_attention(attn, h, cache, layer):
     q = attn._split_heads(attn.q_proj(h))
     k, v = cache.extend(layer, attn._split_heads(attn.k_proj(h)).data, attn._split_heads(attn.v_proj(h)).data)
     mask = Tensor(np.tril(np.ones((t, cache.length + t), dtype=bool), k=cache.length))
-    out, _ = attn.attention(q, Tensor(k), Tensor(v), mask)
+    out = attn.attention(q, Tensor(k), Tensor(v), mask)
     return attn.out_proj(out.permute(0, 2, 1, 3).reshape(h.shape[0], t, attn.d_model))
     ### END SOLUTION
 
