@@ -423,6 +423,6 @@ print(f"{flops / 1e6:.0f} MFLOP in total: {flops / total_s / 1e9:.1f} GFLOP/s")
 # the way, so that you read each one only when you need it.
 #
 # - `causal_mask` 2: np.tril keeps the lower triangle of a matrix of ones (dtype bool).
-# - `ScaledDotProductAttention.forward` 2: q @ k.transpose(-2, -1) scaled by 1 / sqrt(q.shape[-1]); self.softmax(scores); weights @ v.
+# - `ScaledDotProductAttention._weights` 2: q @ k.transpose(-2, -1) scaled by 1 / sqrt(q.shape[-1]), plus _additive_mask(mask, dtype) when a mask is given; return self.softmax(scores).
 # - `MultiHeadAttention._split_heads` 2: reshape(B, L, num_heads, head_dim), then permute(0, 2, 1, 3).
 # - `MultiHeadAttention.forward` 2: mask[:, None] adds the head axis; out.permute(0, 2, 1, 3).reshape(B, L, d_model) merges the heads; self.out_proj(...) last.
