@@ -187,10 +187,12 @@ def _bubblewrap(work: Path, readonly: list[str], env: dict) -> list[str]:
     args += ["--dir", "/etc"]
     for name in ("ld.so.cache", "localtime", "alternatives"):
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    # The fresh /tmp comes before the Python binds: a later mount hides what is below it, and a
+    # course cloned under /tmp keeps its .venv there.
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     for prefix in sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}):
         if not prefix.is_relative_to("/usr"):
             args += _folders(prefix.parent) + ["--ro-bind", str(prefix), str(prefix)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     args += _folders(work.parent) + ["--bind", str(work), str(work)]
     for relative in readonly:
         if (work / relative).exists():
