@@ -111,6 +111,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("topics", nargs="*", help="bench_<topic>.py files to run (default: all)")
     parser.add_argument("--threads", type=thread_counts, default=[1, 2], help="BLAS thread counts (default 1,2)")
     parser.add_argument("--quick", action="store_true", help="call everything once: checks the code, not the speed")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"folder for the figures (default {OUT})")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # internal: run one topic, write its record
     args = parser.parse_args(argv)
     if args.worker:
@@ -118,19 +119,19 @@ def main(argv: list[str]) -> int:
         return 0
     if torch() is None:
         Console().print("[yellow]PyTorch is not installed: ratios are left blank (pip install torch==2.13.0)[/]")
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     status = 0
     for topic in topics(args.topics):
         runs = []
         for threads in args.threads:
-            result = OUT / f".{topic}.{threads}.json"
+            result = args.out / f".{topic}.{threads}.json"
             if run_worker(topic, threads, args.quick, result) != 0:
                 status = 1
                 continue
             runs.append(json.loads(result.read_text()))
             result.unlink()
         report = {"topic": topic, "torch": getattr(torch(), "__version__", None), "quick": args.quick, "runs": runs}
-        (OUT / f"{topic}.json").write_text(json.dumps(report, indent=2) + "\n")
+        (args.out / f"{topic}.json").write_text(json.dumps(report, indent=2) + "\n")
     return status
 
 

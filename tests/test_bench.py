@@ -13,7 +13,7 @@ TOPICS = ["spatial", "scaling", "memory", "tinygpt"]
 
 
 def bench(*args, cwd, timeout=600):
-    """python -m bench, run in `cwd` (its figures go to cwd/build/bench, not the repository's)."""
+    """python -m bench, run in `cwd`; tests pass --out so that the repository's figures stay untouched."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)  # fmt: skip
@@ -21,10 +21,11 @@ def bench(*args, cwd, timeout=600):
 
 @pytest.mark.timeout(900)  # four topics, each in its own process, PyTorch imported in each
 def test_quick_benchmarks_write_their_figures_with_threads_and_blas(tmp_path):
-    result = bench("--quick", "--threads", "1", *TOPICS, cwd=tmp_path, timeout=850)
+    out = tmp_path / "build" / "bench"
+    result = bench("--quick", "--threads", "1", "--out", str(out), *TOPICS, cwd=tmp_path, timeout=850)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     for topic in TOPICS:
-        report = json.loads((tmp_path / "build" / "bench" / f"{topic}.json").read_text())
+        report = json.loads((out / f"{topic}.json").read_text())
         assert report["quick"] is True and [run["threads"] for run in report["runs"]] == [1]
         run = report["runs"][0]
         assert run["system"]["blas"] and run["system"]["env"]["OPENBLAS_NUM_THREADS"] == "1"

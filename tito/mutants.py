@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -255,6 +256,9 @@ class Run:
     seconds: float
 
 
+_EXPORTING = threading.Lock()
+
+
 class Workspace:
     """A private copy of the course with every module exported; lessons are swapped in one at a time."""
 
@@ -265,7 +269,7 @@ class Workspace:
             shutil.copytree(root / name, self.root / name, ignore=IGNORE)
         for module in course.modules:
             if (self.root / module.source).exists():
-                export.export_module(self.course, module)
+                self._export(module)
         self.server = subprocess.Popen(
             [sys.executable, "-m", "tito.mutants", "serve"], cwd=self.root,
             env=runner.child_env(self.root, self.root / "unused.json"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -278,15 +282,21 @@ class Workspace:
         original = lesson.read_text(encoding="utf-8")
         lesson.write_text(text, encoding="utf-8")
         try:
-            export.export_module(self.course, module)
+            self._export(module)
         except export.ExportError:
             lesson.write_text(original, encoding="utf-8")
-            export.export_module(self.course, module)
+            self._export(module)
             return Run(KILLED, [], ["export"], 0.0)
         try:
             return self._pytest(module, first_failure, timeout)
         finally:
             lesson.write_text(original, encoding="utf-8")
+            self._export(module)
+
+    def _export(self, module: Module) -> None:
+        # One export at a time: CPython 3.11's AST constructor keeps its recursion depth in shared
+        # state, and two threads parsing at once fail with "AST constructor recursion depth mismatch".
+        with _EXPORTING:
             export.export_module(self.course, module)
 
     def _pytest(self, module: Module, first_failure: bool, timeout: float | None) -> Run:
