@@ -122,6 +122,17 @@ def test_volatile_positions_come_from_two_reference_runs():
     assert Reference.from_runs(first, second).volatile == {"t": frozenset({0})}
 
 
+def test_a_value_that_differs_at_all_between_the_reference_runs_is_volatile():
+    # two timings of a 10 ms sleep on a quiet machine: within the agreement tolerance of each other,
+    # yet a third run (the learner's) lands anywhere nearby
+    first = {"t": TestEvidence([(1, 0.010159551), (2, {"shape": [2], "sums": [1.0, 2.0]})], 1)}
+    second = {"t": TestEvidence([(1, 0.010159602), (2, {"shape": [2], "sums": [1.0, 2.0]})], 1)}
+    reference = Reference.from_runs(first, second)
+    assert reference.volatile == {"t": frozenset({0})}
+    assert evidence.verdict(reference, "t", TestEvidence([(1, 0.0102), (2, {"shape": [2], "sums": [1.0, 2.0]})], 1)) is None
+    assert "line 2 differs" in evidence.verdict(reference, "t", TestEvidence([(1, 0.0102), (2, {"shape": [3], "sums": [1.0, 2.0]})], 1))
+
+
 def test_read_back_follows_no_link(tmp_path):
     work = tmp_path / "work"
     (work / "build").mkdir(parents=True)

@@ -6,7 +6,8 @@ on what the tests *looked at*: before grading, `instrument` rewrites the instruc
 files so that every checked value -- each operand of an `assert` comparison that is not a literal,
 the actual value given to NumPy's comparison helpers, whether a `pytest.raises` block raised -- is
 recorded by tito.evidence_plugin. The instructor's own solution is run the same way, twice (values
-that differ between those two runs, such as timings, are "volatile": only their kind is compared).
+that are not bit-identical in those two runs, such as timings, are "volatile": only their kind is
+compared).
 A learner's test is verified when its records agree, one by one, with the reference's and the test
 returned, exactly once. Only this module, in the grader's own process, decides.
 
@@ -214,8 +215,9 @@ class Reference:
             if len(other.values) != len(test.values):
                 volatile[nodeid] = frozenset(range(len(test.values)))
                 continue
-            volatile[nodeid] = frozenset(
-                i for i, ((_, a), (_, b)) in enumerate(zip(test.values, other.values)) if not agree(a, b))
+            # Not bit-identical is volatile. Agreement within tolerance would not do: two timings on a
+            # quiet machine can agree to 1e-3 by chance, and the learner's third run then would not.
+            volatile[nodeid] = frozenset(i for i, ((_, a), (_, b)) in enumerate(zip(test.values, other.values)) if a != b)
         return cls(first, volatile)
 
 
