@@ -193,6 +193,28 @@ def test_sampling_is_reproducible_and_obeys_top_k_and_temperature(corpus):
     assert np.abs(frequencies - next_token_probs(logits)).max() < 0.01
 
 
+def test_batches_distributions_and_draws_follow_their_definitions_on_every_axis():
+    ids = np.arange(100) * 7 % 101  # distinct ids: a window read from the wrong place shows
+    xs, ys = TextWindows(ids, block_size=5).get_batch(np.array([0, 37, 94]))
+    windows = np.stack([ids[0:6], ids[37:43], ids[94:100]])  # example i is (ids[i:i+T], ids[i+1:i+T+1])
+    assert np.array_equal(xs, windows[:, :-1]) and np.array_equal(ys, windows[:, 1:])
+
+    # (batch, time, vocab) logits: each row's distribution is that of the row alone
+    logits = np.random.default_rng(3).normal(size=(2, 3, 7)) * 3
+    probs = next_token_probs(logits, temperature=0.8, top_k=4)
+    assert probs.shape == (2, 3, 7) and (np.count_nonzero(probs, axis=-1) == 4).all()
+    for row in itertools.product(range(2), range(3)):
+        np.testing.assert_allclose(probs[row], next_token_probs(logits[row], temperature=0.8, top_k=4), rtol=1e-12)
+
+    # one draw per row, each from its own distribution: fewer positions (2) than tokens (7)
+    rows = np.broadcast_to(probs[0, :2], (50_000, 2, 7))
+    draws = sample_next_token(rows, np.random.default_rng(1))
+    assert draws.shape == (50_000, 2)
+    for t in range(2):
+        frequencies = np.bincount(draws[:, t], minlength=7) / 50_000
+        assert np.abs(frequencies - probs[0, t]).max() < 0.01
+
+
 def test_generation_crops_the_context_and_rejects_overlong_input(corpus):
     tokenizer, train_ids, _ = corpus
     model = tiny_gpt(tokenizer.vocab_size)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections import Counter
 
 import pytest
 
@@ -107,10 +108,19 @@ def test_the_table_names_each_survivor_with_its_lesson_line():
     assert "modules/03_activations/activations.py:87  a -> b" in text and "88.9" in text and "9" in text
 
 
-def test_every_listed_equivalent_mutant_still_exists_and_has_a_reason():
+def test_every_listed_equivalent_mutant_is_exactly_one_mutant_and_has_a_reason():
     for module in COURSE.modules:
         listed = mutants.equivalents(ROOT, module)
-        keys = {m.key for m in mutants.find(module, (ROOT / module.source).read_text(encoding="utf-8"))}
-        stale = sorted(set(listed) - keys)
-        assert not stale, f"{mutants.EQUIVALENTS}: no such mutant of {module.id} (any more): {stale}"
+        text = (ROOT / module.source).read_text(encoding="utf-8")
+        found = Counter(m.identity(text) for m in mutants.find(module, text))
+        wrong = sorted(i for i in listed if found[i] != 1)
+        assert not wrong, f"{mutants.EQUIVALENTS}: not exactly one mutant of {module.id}: {wrong}"
         assert all(reason.strip() for reason in listed.values())
+
+
+def test_mutants_sharing_a_key_have_different_identities():
+    text = "#| default_exp core.setup\n# %%\n#| export\ndef f(x):\n    ### BEGIN SOLUTION\n    return x.sum(axis=-1) + x.shape[-1]\n    ### END SOLUTION\n"
+    module = COURSE.modules[0]
+    twins = [m for m in mutants.find(module, text) if m.key == "f: -1 -> 1"]
+    assert len(twins) == 2
+    assert {m.identity(text)[1] for m in twins} == {"return x.sum(axis=1) + x.shape[-1]", "return x.sum(axis=-1) + x.shape[1]"}

@@ -76,8 +76,13 @@ class Mutant:
 
     @property
     def key(self) -> str:
-        """Names a mutant across edits that move lines (the equivalents list uses it)."""
+        """Names a mutant across edits that move lines (the sample is ordered by it)."""
         return f"{self.scope}: {self.original} -> {self.mutated}"
+
+    def identity(self, text: str) -> tuple[str, str]:
+        """The key and the mutated lesson line: two mutants of one function can share a key (each `-1`
+        of a line turned into `1`), never both (mutants giving the same lesson text are one)."""
+        return self.key, self.apply(text).split("\n")[self.line - 1].strip()
 
     def apply(self, text: str) -> str:
         """The lesson text with this mutant in place; every other line keeps its number."""
@@ -362,15 +367,15 @@ def _wait(pid: int, timeout: float | None) -> tuple[int | None, bool]:
 # --- a module's mutation run --------------------------------------------------------------------------
 
 
-def equivalents(root: Path, module: Module) -> dict[str, str]:
-    """The module's known equivalent mutants: key -> the reason it cannot be observed."""
+def equivalents(root: Path, module: Module) -> dict[tuple[str, str], str]:
+    """The module's known equivalent mutants: identity (key, mutated line) -> why it cannot be observed."""
     path = root / EQUIVALENTS
     if not path.is_file():
         return {}
     from tito.manifest import tomllib
 
     rows = tomllib.loads(path.read_text(encoding="utf-8")).get(module.id, [])
-    return {row["mutant"]: row["reason"] for row in rows}
+    return {(row["mutant"], row["line"]): row["reason"] for row in rows}
 
 
 @dataclass
@@ -425,7 +430,8 @@ def mutate_module(module: Module, root: Path = Path("."), limit: int | None = LI
             timeout = 3 * baseline.seconds + 10
 
             def one(mutant: Mutant) -> dict:
-                row = {**asdict(mutant), "key": mutant.key, "killed_by": None, "reason": known.get(mutant.key)}
+                key, line = mutant.identity(text)
+                row = {**asdict(mutant), "key": key, "line_after": line, "killed_by": None, "reason": known.get((key, line))}
                 if row["reason"] is None:
                     workspace = workspaces.get()
                     try:

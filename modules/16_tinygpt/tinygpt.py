@@ -657,8 +657,11 @@ model.zero_grad()
 # ```
 #
 # Drawing a sample: with `cdf` the running sum of the probabilities and u uniform in [0, 1), the
-# token is the first index whose `cdf` exceeds u (so token i is chosen with probability p_i). We
-# draw u from a generator: the same `seed` gives the same text, which is what makes a sample
+# token is the first index whose `cdf` exceeds u (so token i is chosen with probability p_i): the
+# number of `cdf` values at or below u. Scaling u by the total, `cdf[-1]`, makes that right even when
+# rounding leaves the sum a hair away from 1: u stays below the total, so the count stays below the
+# vocabulary size. Both functions take any leading axes, `(..., vocab)`: one distribution, and one
+# draw, per row, e.g. per sequence and position of a batch. We draw u from a generator: the same `seed` gives the same text, which is what makes a sample
 # reproducible. Generation only predicts, so it runs in evaluation mode (dropout off) under
 # `no_grad()`: no graph is recorded and no memory is spent on one.
 
@@ -689,11 +692,11 @@ def next_token_probs(logits, temperature=1.0, top_k=None):
 def sample_next_token(probs, generator=None):
     """One index per row of `probs` (..., vocab), index i drawn with probability probs[..., i]."""
     generator = generator if generator is not None else rng()
-    ### HINT: cdf = np.cumsum(probs, -1); u = generator.random(...) * cdf[..., -1:]; the answer is how many cdf values are <= u (at most vocab - 1)
+    ### HINT: cdf = np.cumsum(probs, -1); u = generator.random(...) * cdf[..., -1:], one u per row; the answer is how many cdf values are <= u
     ### BEGIN SOLUTION
     cdf = np.cumsum(probs, axis=-1)
     u = generator.random(cdf.shape[:-1] + (1,)) * cdf[..., -1:]  # scaled by the total: rounding-safe
-    return np.minimum((cdf <= u).sum(axis=-1), probs.shape[-1] - 1)
+    return (cdf <= u).sum(axis=-1)
     ### END SOLUTION
 
 
