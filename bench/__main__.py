@@ -21,9 +21,9 @@ from rich.table import Table
 
 from bench.harness import QUICK_VARIABLE, torch
 from tito.manifest import load
+from tito.runner import BLAS_THREAD_VARIABLES, blas_threads
 
 OUT = load(Path(__file__).resolve().parents[1]).build.bench
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def topics(selected: list[str]) -> list[str]:
@@ -64,7 +64,7 @@ def blas_in_effect() -> dict:
     """The BLAS library NumPy uses and its thread count, as the running process sees them."""
     from tinytorch.core.setup import system_info
 
-    info = {"blas": system_info()["blas"], "env": {v: os.environ.get(v) for v in THREAD_VARIABLES}}
+    info = {"blas": system_info()["blas"], "env": {v: os.environ.get(v) for v in BLAS_THREAD_VARIABLES}}
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
@@ -101,7 +101,7 @@ def thread_counts(text: str) -> list[int]:
 
 
 def run_worker(topic: str, threads: int, quick: bool, result: Path) -> int:
-    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARIABLES}, **{QUICK_VARIABLE: "1" if quick else "0"})
+    env = dict(os.environ, **blas_threads(threads), **{QUICK_VARIABLE: "1" if quick else "0"})
     command = [sys.executable, "-m", "bench", "--worker", str(result), f"--threads={threads}", topic]
     return subprocess.run(command, env=env).returncode
 

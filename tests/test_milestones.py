@@ -14,6 +14,7 @@ from rich.console import Console
 from tito import deps, milestones, release
 from tito.manifest import load
 from tito.milestones import Check, MilestoneResult, read_result
+from tito.runner import blas_threads
 
 from .conftest import CourseCopy, make_copy
 
@@ -24,7 +25,7 @@ import kit  # noqa: E402  (the milestones' shared helpers live beside them, not 
 
 
 def run_milestone(script: Path, out: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **(env or {})}
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **blas_threads(1), **(env or {})}
     return subprocess.run([sys.executable, str(script), "--quick", "--out", str(out)], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=280)  # fmt: skip
 

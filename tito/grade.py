@@ -132,6 +132,8 @@ def readonly_paths(work: Path) -> list[str]:
 
 def sandbox_env(work: Path, options: Options, threads: int) -> dict[str, str]:
     """The whole environment of a graded run: nothing of the instructor's leaks in."""
+    from tito.runner import blas_threads
+
     bin_dir = Path(sys.executable).parent
     return {
         "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
@@ -139,7 +141,7 @@ def sandbox_env(work: Path, options: Options, threads: int) -> dict[str, str]:
         "PYTEST_PLUGINS": "tito.evidence_plugin", "TITO_EVIDENCE_DIR": str(work / EVIDENCE),
         "TINYTORCH_TEST_TIMEOUT": f"{min(options.test_timeout, options.timeout):g}",
         "TINYTORCH_CHECKPOINT_TIMEOUT": f"{options.timeout:g}", "TINYTORCH_LOCK_TIMEOUT": "60",
-        "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+        **blas_threads(threads),
     }  # fmt: skip
 
 

@@ -52,12 +52,20 @@ def _colour() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_threads(count: int) -> dict[str, str]:
+    """The environment that gives a new process's BLAS (OpenBLAS, OpenMP or MKL) `count` threads."""
+    return {variable: str(count) for variable in BLAS_THREAD_VARIABLES}
+
+
 def child_env(root: Path, result_path: Path) -> dict:
     env = dict(os.environ, TITO_RESULT_JSON=str(result_path), PYTHONDONTWRITEBYTECODE="1")
     # Checkpoints use small matrices, where BLAS threads gain little; when several checkpoints run at
     # once (grading a class, two terminals) spinning BLAS threads make each one 5-10x slower.
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(variable, "1")
+    for variable, value in blas_threads(1).items():
+        env.setdefault(variable, value)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root.resolve()), env.get("PYTHONPATH")]))
     return env
 
