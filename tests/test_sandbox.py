@@ -3,6 +3,9 @@ processes all end with it, its limits hold, its output is capped and cleaned, an
 sees nothing of the host but the system, Python and its own folder."""
 from __future__ import annotations
 
+import fcntl
+import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -134,3 +137,20 @@ def test_a_stray_child_neither_holds_the_run_nor_survives_it(tmp_path):
     assert time.monotonic() - started < 100, "the run waited for the stray child"
     time.sleep(0.5)
     assert [p for p in Path("/proc").glob("[0-9]*/cmdline") if marker.encode() in _read(p)] == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="learners run as uids of their own only when grading as root")
+def test_two_graders_on_one_machine_never_share_a_learner_uid():
+    # a process limit counts every process of a uid: two graders' learners on one uid would share it
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom tito import sandbox\nwith sandbox.user() as uid:\n"
+                               "    print(uid, flush=True)\n    time.sleep(60)"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        theirs = int(holder.stdout.readline())
+        with sandbox.user() as mine, sandbox.user() as also_mine:
+            assert len({theirs, mine, also_mine}) == 3
+            assert all(sandbox.SANDBOX_UID <= uid < sandbox.SANDBOX_UID + sandbox.SANDBOX_UIDS for uid in (mine, also_mine))
+    finally:
+        holder.kill()
+        holder.wait()
+    with open(sandbox.UID_CLAIMS / str(theirs), "a") as claim:  # a killed grader's uid is free again
+        fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -158,7 +158,7 @@ class Run:
     broken: str = ""
 
 
-def run_one(course: Course, modules: list[Module], name: str, lessons: Path, options: Options, isolation, slots,
+def run_one(course: Course, modules: list[Module], name: str, lessons: Path, options: Options, isolation,
             threads: int) -> Run:  # fmt: skip
     """Assemble, run and collect one course; never raises for anything a submission does."""
     from tito import sandbox, scoring
@@ -171,7 +171,7 @@ def run_one(course: Course, modules: list[Module], name: str, lessons: Path, opt
             problems = assemble(course, modules, lessons, work)
         except OSError as error:  # an unreadable submission: a row saying so, not a crash
             return Run(name, {}, scoring.Collected({}, {}), "", False, 0.0, f"could not copy the submission: {error}")
-        with slots.taken() as uid:
+        with sandbox.user() as uid:
             finished = sandbox.run([sys.executable, "-m", "doit", "--continue"], work, readonly_paths(work),
                                    sandbox_env(work, options, threads), options.limits(), isolation, uid)  # fmt: skip
         collected = scoring.collect(course.at(work), modules, EVIDENCE)
@@ -220,10 +220,10 @@ def references(runs: list[Run], modules: list[Module]) -> dict:
     return {m.checkpoint.id: Reference.from_runs(first[m.checkpoint.id], second[m.checkpoint.id]) for m in modules}
 
 
-def _submit_references(pool, course: Course, modules: list[Module], options: Options, isolation, slots, threads: int):
+def _submit_references(pool, course: Course, modules: list[Module], options: Options, isolation, threads: int):
     def run_reference() -> Run:
         generous = replace(options, timeout=options.timeout * REFERENCE_TIME)
-        return _safely(run_one, "reference", course, modules, "reference", course.root / "modules", generous, isolation, slots,
+        return _safely(run_one, "reference", course, modules, "reference", course.root / "modules", generous, isolation,
                        threads)  # fmt: skip
 
     return [pool.submit(reference_run, modules, run_reference) for _ in range(REFERENCE_RUNS)]
@@ -233,10 +233,8 @@ def build_references(course: Course, modules: list[Module], options: Options, is
     """The instructor's reference for each checkpoint, on its own (for a Gradescope bundle)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tito import sandbox
-
     with ThreadPoolExecutor(max_workers=REFERENCE_RUNS) as pool:
-        runs = _submit_references(pool, course, modules, options, isolation, sandbox.Slots(REFERENCE_RUNS), 1)
+        runs = _submit_references(pool, course, modules, options, isolation, 1)
         return references([f.result() for f in runs], modules)
 
 
@@ -252,10 +250,8 @@ def judged(run: Run, modules: list[Module], expected: dict, course: Course, time
 
 def grade_one(course: Course, modules: list[Module], submission: Path, expected: dict, options: Options, isolation):
     """Grade one submission against references built before (tito.autograder: one learner per container)."""
-    from tito import sandbox
-
     run = _safely(run_one, submission.name, course, modules, submission.name, learner_modules(submission), options,
-                  isolation, sandbox.Slots(1), 1)  # fmt: skip
+                  isolation, 1)  # fmt: skip
     return judged(run, modules, expected, course, options.timeout)
 
 
@@ -263,17 +259,14 @@ def grade_class(course: Course, folder: Path, options: Options, isolation, on_do
     """Grade every submission in `folder`, `options.jobs` at a time; Grades in learner order."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tito import sandbox
-
     modules = graded(course)  # decided once, so that every learner is graded on the same checkpoints
     threads = max(1, (os.cpu_count() or 1) // options.jobs)
-    slots = sandbox.Slots(options.jobs)
     with ThreadPoolExecutor(max_workers=options.jobs) as pool:
-        reference_runs = _submit_references(pool, course, modules, options, isolation, slots, threads)
+        reference_runs = _submit_references(pool, course, modules, options, isolation, threads)
         learner_runs = []
         for submission in submissions(folder):
             future = pool.submit(_safely, run_one, submission.name, course, modules, submission.name,
-                                 learner_modules(submission), options, isolation, slots, threads)  # fmt: skip
+                                 learner_modules(submission), options, isolation, threads)  # fmt: skip
             if on_done:
                 future.add_done_callback(lambda f: on_done(f.result()))
             learner_runs.append(future)

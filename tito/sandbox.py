@@ -10,22 +10,23 @@ Owns the isolation of `tito grade` (the scoring never looks inside a sandbox whi
 - `unshare` otherwise: its own PID namespace, no network, no IPC, but the whole file system visible;
 - none (only with `--no-sandbox`): the limits below and a process group, nothing else.
 
-When the grader runs as root, the learner's processes run as an unprivileged user of their own
-(`SANDBOX_UID + slot`, one per concurrent learner, so that the process limit of one learner is not
-shared with another). Every process gets resource limits (prlimit): address space, CPU time,
+When the grader runs as root, the learner's processes run as an unprivileged user of their own,
+claimed for the run on the whole machine (one uid per learner being graded, whichever grader runs
+them: a process limit counts every process of a uid, so two learners sharing one would share it). Every process gets resource limits (prlimit): address space, CPU time,
 processes, file size (which also bounds the output: it goes to a file, never to a pipe a stray
 child could hold open), no core files.
 """
 from __future__ import annotations
 
+import fcntl
 import os
-import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -33,6 +34,8 @@ from functools import lru_cache
 from pathlib import Path
 
 SANDBOX_UID = 61000  # first uid of the learners' runs when grading as root (Debian leaves 60000-64999 free)
+SANDBOX_UIDS = 1024  # how many, from SANDBOX_UID on: learners graded at once on one machine
+UID_CLAIMS = Path("/run/tinytorch-sandbox-uids")  # root's: a lock file per uid in use
 OUTPUT_TAIL = 4000  # characters of a run's output kept for the report
 PROBE = "import doit, numpy, pytest, subprocess, sys; subprocess.run([sys.executable, '-c', ''], check=True)"
 PROBE_TIMEOUT = 20  # seconds to check that an isolation tool works here
@@ -105,21 +108,27 @@ def works(isolation: Isolation) -> bool:
 _TOOL = {Isolation.BUBBLEWRAP: "bwrap", Isolation.UNSHARE: "unshare"}
 
 
-class Slots:
-    """One sandbox user per learner graded at the same time."""
-
-    def __init__(self, count: int):
-        self._free: queue.Queue[int] = queue.Queue()
-        for slot in range(count):
-            self._free.put(SANDBOX_UID + slot)
-
-    @contextmanager
-    def taken(self):
-        uid = self._free.get()
-        try:
-            yield uid
-        finally:
-            self._free.put(uid)
+@contextmanager
+def user():
+    """A uid no other graded run on this machine is using, for one run (as root; other users' runs
+    keep their own uid). Each uid in use is an flock on its file, which the kernel releases when
+    the grader ends, however it ends: a crashed grader never keeps a uid."""
+    if os.geteuid() != 0:
+        yield os.geteuid()
+        return
+    UID_CLAIMS.mkdir(mode=0o700, exist_ok=True)
+    while True:
+        for uid in range(SANDBOX_UID, SANDBOX_UID + SANDBOX_UIDS):
+            claim = open(UID_CLAIMS / str(uid), "a")
+            try:
+                fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                claim.close()
+                continue
+            with claim:
+                yield uid
+            return
+        time.sleep(0.5)  # every uid busy: wait for a run to end
 
 
 def run(command: list[str], work: Path, readonly: list[str], env: dict[str, str], limits: Limits,
