@@ -6,7 +6,7 @@ A milestone is a script, run from the course folder:
     python milestones/03_1986_backprop.py --quick    # a smaller run that still has to learn (CI)
 
 It tells its story, trains with your own `tinytorch` package, draws its picture in the terminal,
-saves a PNG under build/milestones/ when matplotlib is installed (`pip install -e '.[pictures]'`)
+saves a PNG under build/milestones/ when matplotlib is installed (`pip install -e '.[plots]'`)
 and writes build/milestones/NN.json. It exits 0 when every figure reached its goal, 1 otherwise.
 The machine learning in a milestone uses only `tinytorch`; this file only talks and draws.
 """
@@ -75,7 +75,7 @@ class Run:
             matplotlib.use("Agg")
             from matplotlib import pyplot
         except ImportError:
-            self.say("[dim](no PNG: matplotlib is not installed; pip install -e '.[pictures]' to get one)[/]")
+            self.say("[dim](no PNG: matplotlib is not installed; pip install -e '.[plots]' to get one)[/]")
             return
         figure = pyplot.figure(figsize=(8, 4.5), dpi=100)
         draw(figure)
