@@ -90,19 +90,6 @@ def copy_weights(model, reference):
     return reference
 
 
-def tinytorch_step(model, optimizer, scheduler, clip_grad_norm):
-    def step(x, y):
-        optimizer.zero_grad()
-        _, loss = model(x, y)
-        loss.backward()
-        clip_grad_norm(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        return loss.item()
-
-    return step
-
-
 def torch_step(model, optimizer):
     t = torch()
 
@@ -120,7 +107,8 @@ def torch_step(model, optimizer):
 def training_steps():
     """{"tinytorch": one training step, "torch": the same step in PyTorch (when installed)} on the same
     weights and batches, and a dict of extra figures."""
-    from tinytorch.core.optimizers import AdamW, CosineWithWarmup, clip_grad_norm
+    from bench.train_tinygpt import train_step
+    from tinytorch.core.optimizers import AdamW, CosineWithWarmup
     from tinytorch.core.setup import set_seed
     from tinytorch.core.tinygpt import CharTokenizer, GPTConfig, TextWindows, TinyGPT, load_shakespeare
 
@@ -133,11 +121,10 @@ def training_steps():
     model = TinyGPT(config)
     optimizer = AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
     scheduler = CosineWithWarmup(optimizer, warmup_steps=100, total_steps=2000, min_lr=1e-4)
-    tt_step = tinytorch_step(model, optimizer, scheduler, clip_grad_norm)
     counter = iter(range(10**9))
 
     def tinytorch_fn():
-        tt_step(*batches[next(counter) % len(batches)])
+        train_step(model, optimizer, scheduler, *batches[next(counter) % len(batches)], grad_clip=1.0)
 
     torch_fn, extra = None, {}
     t = torch()
