@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -53,3 +55,28 @@ def test_pngs_are_written_when_matplotlib_is_installed(tmp_path):
     ]
     for path in paths:
         assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def fake_ipython(shell) -> tuple[types.ModuleType, types.ModuleType, list]:
+    """IPython and IPython.display as a Jupyter kernel would have them, recording what is displayed."""
+    shown = []
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: shell
+    display = types.ModuleType("IPython.display")
+    display.Image = lambda filename: ("image", filename)
+    display.display = shown.append
+    return ipython, display, shown
+
+
+@pytest.mark.parametrize("shell, inline", [
+    (types.SimpleNamespace(kernel=object()), True),  # a Jupyter kernel's shell
+    (types.SimpleNamespace(), False),                 # IPython in a terminal: the lesson prints the path
+    (None, False),                                    # IPython imported, no shell running
+])  # fmt: skip
+def test_a_saved_png_is_shown_inline_only_in_a_notebook(tmp_path, monkeypatch, shell, inline):
+    pytest.importorskip("matplotlib")
+    ipython, display, shown = fake_ipython(shell)
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", display)
+    path = plot.save_history_png({"loss": [1.0, 0.5]}, tmp_path / "history.png")
+    assert shown == ([("image", str(path))] if inline else [])

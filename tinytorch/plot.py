@@ -4,6 +4,7 @@ Hand-written, not exported from a lesson: drawing is not what the course teaches
 depends on it. The terminal pictures are text (block characters, shades) so they survive a pipe,
 NO_COLOR and a screen reader; in Jupyter, Rich renders the same objects inline. matplotlib is an
 optional extra (`pip install -e '.[plots]'`): without it `save_*_png` returns None and says nothing.
+In a Jupyter notebook a saved PNG is also shown below the cell that saved it.
 
     show(history_chart(trainer.history))             loss / accuracy per epoch, one sparkline each
     show(heatmap(weights, queries, keys))              an attention matrix, darker = more weight
@@ -12,6 +13,7 @@ optional extra (`pip install -e '.[plots]'`): without it `save_*_png` returns No
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -125,7 +127,20 @@ def _save(path, draw) -> Path | None:
         figure.savefig(path)
     finally:
         plt.close(figure)
+    _show_in_notebook(path)
     return path
+
+
+def _show_in_notebook(path: Path) -> None:
+    """Display the PNG inline when a Jupyter kernel runs this code (its shell has a kernel; a terminal
+    IPython's has not, and plain Python has no IPython loaded at all)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    from IPython.display import Image, display
+
+    display(Image(filename=str(path)))
 
 
 def save_history_png(history: dict, path) -> Path | None:
