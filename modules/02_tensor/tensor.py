@@ -34,6 +34,8 @@
 
 # %%
 #| export
+import threading
+
 import numpy as np
 
 from tinytorch.core.setup import rng
@@ -60,7 +62,10 @@ from tinytorch.core.setup import peak_memory, time_it
 # Every result of an operation is made by one function, `Tensor.from_op(data, op, parents, **saved)`:
 # it wraps the result and, when an input requires a gradient, records which operation made it, from
 # which tensors, and anything the backward pass will need (`saved`). Recording is all Module 02 does;
-# Module 09 teaches each recorded operation to run backwards. A tensor you create directly has an
+# Module 09 teaches each recorded operation to run backwards. Whether anything is recorded is one
+# switch, `Tensor.grad_enabled`, kept **per thread** (as in PyTorch): a thread serving predictions
+# with recording off must not silently stop a training thread from recording. A small metaclass
+# makes that per-thread value read and assign like an ordinary class attribute. A tensor you create directly has an
 # empty record (`_op` None, `_parents` `()`, `_saved` `{}`) and no gradient yet (`grad` None).
 #
 # Only floating-point tensors can require gradients: a gradient is a small real-valued nudge, which
@@ -82,7 +87,22 @@ def _default_dtype(data):
     return np.float32 if array.dtype.kind == "f" else None
 
 
-class Tensor:
+class _GradMode(type):
+    """Tensor's metaclass, for one class attribute: `Tensor.grad_enabled`, stored per thread."""
+
+    _local = threading.local()
+
+    @property
+    def grad_enabled(cls):
+        """Whether operations are recorded in this thread (switched off by `no_grad()`, Module 09)."""
+        return getattr(_GradMode._local, "enabled", True)
+
+    @grad_enabled.setter
+    def grad_enabled(cls, value):
+        _GradMode._local.enabled = bool(value)
+
+
+class Tensor(metaclass=_GradMode):
     """An n-dimensional array that records the operations that produced it.
 
     Tensor(data, dtype=None, requires_grad=False)
@@ -91,7 +111,6 @@ class Tensor:
       requires_grad whether autograd should compute d(result)/d(this tensor)
     """
 
-    grad_enabled = True  # switched off inside autograd's `no_grad()` (Module 09)
     __array_ufunc__ = None  # make `np.float32(2) * tensor` call Tensor.__rmul__, not NumPy
 
     def __init__(self, data, dtype=None, requires_grad=False):

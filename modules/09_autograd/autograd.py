@@ -59,6 +59,8 @@ from tinytorch.core.activations import GELU_C
 from tinytorch.core.tensor import Tensor
 
 # %%
+import threading
+
 from tinytorch.core.setup import peak_memory, time_it
 
 # %% [markdown]
@@ -97,7 +99,9 @@ assert np.allclose(numerical_gradient(lambda x: (x**2 + 3 * x).sum(), np.array([
 #    recurrent network or a long loop easily records 10,000 operations in a chain.
 # 2. **Apply the rules.** For each node, `BACKWARD_RULES[node._op](node, grad)` returns one
 #    gradient per parent. Gradients reaching the same parent along several paths are **added**
-#    (the multivariable chain rule: `x` in `x * x` gets `x + x`).
+#    (the multivariable chain rule: `x` in `x * x` gets `x + x`). The engine checks each answer
+#    (`_parent_gradients`): a tuple with one gradient per parent, each of a shape that broadcasting
+#    makes from the parent's. A rule that breaks this contract raises an error naming the rule.
 # 3. **Store on the leaves.** Leaf tensors (made by you, not by an operation: the parameters) that
 #    require grad accumulate into `.grad`. Intermediate gradients live in a dictionary only until
 #    their node has been processed, then they are dropped: at any moment only the gradients on the
@@ -135,7 +139,9 @@ def backward_rule(op):
     A rule is called as rule(out, grad): `out` is the tensor the operation produced (its `_parents`
     and `_saved` say how) and `grad` is dL/d(out), an ndarray of out's shape. It returns one gradient
     per parent, dL/d(parent) (an ndarray, or None for a parent that does not require grad). A
-    gradient may still have the broadcast shape: the engine sums it back with `unbroadcast`.
+    gradient may still have the broadcast shape: the engine sums it back with `unbroadcast`, and
+    refuses (naming the rule) any other answer. Rules are the engine's business: their functions are
+    private (`_add_backward`), so they stay out of the package's public names.
     Later modules that record new operations register their rules with this decorator.
     """
 
@@ -206,6 +212,48 @@ def _accumulate(leaf, grad):
         leaf.grad.data += grad
 
 
+def _parent_gradients(node, grad):
+    """Run the backward rule of `node` and check its answer: one gradient per parent, each of the
+    parent's shape once unbroadcast (None for a parent that needs none).
+
+    A wrong rule is named instead of trusted: a rule returning `-grad` instead of `(-grad,)` would
+    otherwise hand each row of a (3, 4) gradient to the parents, silently.
+    """
+    rule = BACKWARD_RULES.get(node._op)
+    if rule is None:
+        raise NotImplementedError(
+            f"no backward rule for operation '{node._op}': register one with @backward_rule('{node._op}')"
+        )
+    grads = rule(node, grad)
+    if not isinstance(grads, tuple) or len(grads) != len(node._parents):
+        got = f"a tuple of {len(grads)}" if isinstance(grads, tuple) else f"a {type(grads).__name__}"
+        raise TypeError(f"{_rule_name(node, rule)} returned {got}: it must return a tuple with one gradient "
+                        f"per parent ({len(node._parents)})")  # fmt: skip
+    return [
+        None if parent_grad is None or not parent.requires_grad else _fitted(parent_grad, parent, node, rule, number)
+        for number, (parent, parent_grad) in enumerate(zip(node._parents, grads), start=1)
+    ]
+
+
+def _rule_name(node, rule):
+    return f"the backward rule of '{node._op}' ({rule.__name__})"
+
+
+def _fitted(parent_grad, parent, node, rule, number):
+    """`parent_grad` summed back to the parent's shape; an error naming the rule if no broadcast explains it."""
+    parent_grad = np.asarray(parent_grad)
+    if parent_grad.shape == parent.shape:
+        return parent_grad  # the usual case, checked without further work
+    try:
+        stretched = np.broadcast_shapes(parent.shape, parent_grad.shape) == parent_grad.shape
+    except ValueError:
+        stretched = False
+    if not stretched:
+        raise ValueError(f"{_rule_name(node, rule)} gave parent {number} a gradient of shape {parent_grad.shape}; "
+                         f"the parent has shape {parent.shape}, which broadcasting cannot turn into that")  # fmt: skip
+    return unbroadcast(parent_grad, parent.shape)
+
+
 def backward(tensor, gradient=None):
     """Accumulate d(tensor)/d(leaf) into `.grad` of every leaf tensor that requires grad.
 
@@ -217,7 +265,7 @@ def backward(tensor, gradient=None):
             "backward() of a tensor that does not require grad: no input had requires_grad=True, "
             "or it was computed under no_grad()"
         )
-    ### HINT: grads = {id(tensor): _initial_gradient(..)}; reversed(topological_order): leaves _accumulate, others run their rule, add unbroadcast grads
+    ### HINT: grads = {id(tensor): _initial_gradient(..)}; reversed(topological_order): leaves _accumulate, others add each parent's share from _parent_gradients(node, grad)
     ### BEGIN SOLUTION
     grads = {id(tensor): _initial_gradient(tensor, gradient)}
     for node in reversed(topological_order(tensor)):
@@ -227,15 +275,9 @@ def backward(tensor, gradient=None):
         if node._op is None:
             _accumulate(node, grad)
             continue
-        rule = BACKWARD_RULES.get(node._op)
-        if rule is None:
-            raise NotImplementedError(
-                f"no backward rule for operation '{node._op}': register one with @backward_rule('{node._op}')"
-            )
-        for parent, parent_grad in zip(node._parents, rule(node, grad)):
-            if parent_grad is None or not parent.requires_grad:
+        for parent, parent_grad in zip(node._parents, _parent_gradients(node, grad)):
+            if parent_grad is None:
                 continue
-            parent_grad = unbroadcast(parent_grad, parent.shape)
             key = id(parent)
             grads[key] = grads[key] + parent_grad if key in grads else parent_grad
     ### END SOLUTION
@@ -258,7 +300,7 @@ Tensor.backward = lambda self, gradient=None: backward(self, gradient)
 # %%
 #| export
 @backward_rule("add")
-def add_backward(out, grad):
+def _add_backward(out, grad):
     ### HINT: d(a+b)/da = d(a+b)/db = 1
     ### BEGIN SOLUTION
     return grad, grad
@@ -266,7 +308,7 @@ def add_backward(out, grad):
 
 
 @backward_rule("mul")
-def mul_backward(out, grad):
+def _mul_backward(out, grad):
     a, b = out._parents
     ### HINT: each operand's gradient is grad times the other operand's data (None if it does not require grad)
     ### BEGIN SOLUTION
@@ -302,11 +344,34 @@ assert x.grad.data.tolist() == [1.0], "10,000 chained adds, no RecursionError"
 print("d/dx (x² + 3x) at x = 2:", 7.0, "| deep chain of 10,000 adds: ok")
 
 # %% [markdown]
+# ### 🧪 Check: a rule that breaks the contract is named, not trusted
+#
+# A rule for one parent must return `(g,)`, a tuple of one. Returning the bare array `g` is an easy
+# slip, and without the engine's check each *row* of `g` would be handed out as a gradient.
+
+# %%
+BACKWARD_RULES["bare"] = lambda out, grad: -grad  # the slip: should be (-grad,)
+leaf = Tensor(np.ones((3, 4)), requires_grad=True)
+try:
+    Tensor.from_op(-leaf.data, "bare", (leaf,)).backward(np.ones((3, 4)))
+    raise AssertionError("a rule returning an array instead of a tuple must be refused")
+except TypeError as error:
+    assert "'bare' (<lambda>)" in str(error) and "one gradient per parent (1)" in str(error), error
+    assert leaf.grad is None
+BACKWARD_RULES["bare"] = lambda out, grad: (np.ones(5),)  # a gradient no broadcast of (3, 4) can give
+try:
+    Tensor.from_op(-leaf.data, "bare", (leaf,)).backward(np.ones((3, 4)))
+    raise AssertionError("a gradient of the wrong shape must be refused")
+except ValueError as error:
+    assert "gradient of shape (5,)" in str(error) and "(3, 4)" in str(error), error
+del BACKWARD_RULES["bare"]
+
+# %% [markdown]
 # ## 3. Controlling the recording: `no_grad`, `detach`, `Variable`
 #
 # Recording costs time and, above all, memory: the graph keeps every intermediate result alive until
 # backward. During evaluation or inference nobody will call backward, so we switch recording off.
-# `no_grad()` is a context manager setting the class flag `Tensor.grad_enabled` that `from_op`
+# `no_grad()` is a context manager setting the flag `Tensor.grad_enabled` (per thread) that `from_op`
 # reads; it restores the previous value on exit -- even when the block raises (a `ZeroDivisionError`
 # inside `with no_grad():` must still switch recording back on, and still reach the caller), and
 # when blocks nest.
@@ -361,6 +426,21 @@ except KeyError:
     pass
 assert Tensor.grad_enabled, "restored after an exception"
 assert not (w.detach() * 2).requires_grad and np.shares_memory(w.detach().data, w.data)
+serving, finished = threading.Event(), threading.Event()
+
+
+def serve():  # a thread answering requests with recording off
+    with no_grad():
+        serving.set()
+        finished.wait(10)
+
+
+server = threading.Thread(target=serve)
+server.start()
+serving.wait(10)
+assert Tensor.grad_enabled and (w * 2).requires_grad, "no_grad() in another thread leaves this one recording"
+finished.set()
+server.join()
 
 # %% [markdown]
 # ## 4. Trust, but verify: `gradient_check`
@@ -436,7 +516,7 @@ a, b = Tensor(np.random.default_rng(0).standard_normal((3, 4))), Tensor(np.rando
 result = gradient_check(lambda a, b: a * b + a, a, b)
 assert result.ok and result.max_error < 1e-8, result
 assert a.grad is None and a.dtype == np.float64, "inputs are restored"
-BACKWARD_RULES["mul"], correct_mul = (lambda out, grad: (grad, grad)), mul_backward  # a deliberately wrong rule
+BACKWARD_RULES["mul"], correct_mul = (lambda out, grad: (grad, grad)), _mul_backward  # a deliberately wrong rule
 assert not gradient_check(lambda a, b: a * b, a, b).ok
 BACKWARD_RULES["mul"] = correct_mul
 print("gradient_check of a*b + a:", result)
@@ -460,7 +540,7 @@ print("gradient_check of a*b + a:", result)
 # %%
 #| export
 @backward_rule("sub")
-def sub_backward(out, grad):
+def _sub_backward(out, grad):
     ### HINT: d(a-b)/da = 1, d(a-b)/db = -1
     ### BEGIN SOLUTION
     return grad, -grad
@@ -468,7 +548,7 @@ def sub_backward(out, grad):
 
 
 @backward_rule("neg")
-def neg_backward(out, grad):
+def _neg_backward(out, grad):
     ### HINT: d(-a)/da = -1
     ### BEGIN SOLUTION
     return (-grad,)
@@ -476,7 +556,7 @@ def neg_backward(out, grad):
 
 
 @backward_rule("div")
-def div_backward(out, grad):
+def _div_backward(out, grad):
     a, b = out._parents
     ### HINT: grad / b for a, and -grad * out / b for b (out = a / b); None where not required
     ### BEGIN SOLUTION
@@ -485,7 +565,7 @@ def div_backward(out, grad):
 
 
 @backward_rule("pow")
-def pow_backward(out, grad):
+def _pow_backward(out, grad):
     x, p = out._parents[0], out._saved["exponent"]
     ### HINT: grad * p * x ** (p - 1), with p = out._saved["exponent"]
     ### BEGIN SOLUTION
@@ -494,19 +574,19 @@ def pow_backward(out, grad):
 
 
 @backward_rule("rpow")
-def rpow_backward(out, grad):
+def _rpow_backward(out, grad):
     """d/dx base**x = base**x · ln(base) (Module 02's `2 ** x`)."""
     return (grad * out.data * np.log(out._saved["base"]),)
 
 
 @backward_rule("astype")
-def astype_backward(out, grad):
+def _astype_backward(out, grad):
     """A dtype conversion (`x.double()`): the gradient goes back in the input's dtype."""
     return (grad.astype(out._parents[0].dtype),)
 
 
 @backward_rule("exp")
-def exp_backward(out, grad):
+def _exp_backward(out, grad):
     ### HINT: the derivative of exp is exp itself: out.data
     ### BEGIN SOLUTION
     return (grad * out.data,)
@@ -514,7 +594,7 @@ def exp_backward(out, grad):
 
 
 @backward_rule("log")
-def log_backward(out, grad):
+def _log_backward(out, grad):
     ### HINT: d log(x)/dx = 1/x
     ### BEGIN SOLUTION
     return (grad / out._parents[0].data,)
@@ -563,7 +643,7 @@ for fn in (lambda a, b: a - b, lambda a, b: -a / b, lambda a, b: (a * b) ** 1.5,
 # %%
 #| export
 @backward_rule("matmul")
-def matmul_backward(out, grad):
+def _matmul_backward(out, grad):
     a, b = out._parents
     if any(stride == 0 and size > 1 for stride, size in zip(grad.strides, grad.shape)):
         grad = np.ascontiguousarray(grad)  # a broadcast view (from sum/mean): BLAS wants real rows, copy once
@@ -628,7 +708,7 @@ def _unreduce(grad, saved):
 
 
 @backward_rule("sum")
-def sum_backward(out, grad):
+def _sum_backward(out, grad):
     x = out._parents[0]
     ### HINT: broadcast _unreduce(grad, out._saved) to x's shape (np.broadcast_to: a view, no copy)
     ### BEGIN SOLUTION
@@ -637,7 +717,7 @@ def sum_backward(out, grad):
 
 
 @backward_rule("mean")
-def mean_backward(out, grad):
+def _mean_backward(out, grad):
     x = out._parents[0]
     ### HINT: like sum, divided by the number of elements averaged: x.size / out.size
     ### BEGIN SOLUTION
@@ -646,7 +726,7 @@ def mean_backward(out, grad):
 
 
 @backward_rule("max")
-def max_backward(out, grad):
+def _max_backward(out, grad):
     x, axis = out._parents[0], out._saved["axis"]
     ### HINT: mask = x == the (unreduced) max; grad goes to the mask, divided by the number of ties (mask.sum with keepdims)
     ### BEGIN SOLUTION
@@ -689,7 +769,7 @@ for axis in (None, 0, -1, (0, 2)):
 # %%
 #| export
 @backward_rule("reshape")
-def reshape_backward(out, grad):
+def _reshape_backward(out, grad):
     ### HINT: reshape grad to the parent's shape
     ### BEGIN SOLUTION
     return (grad.reshape(out._parents[0].shape),)
@@ -697,7 +777,7 @@ def reshape_backward(out, grad):
 
 
 @backward_rule("permute")
-def permute_backward(out, grad):
+def _permute_backward(out, grad):
     ### HINT: np.transpose(grad, np.argsort(dims)) undoes the permutation
     ### BEGIN SOLUTION
     return (np.transpose(grad, np.argsort(out._saved["dims"])),)
@@ -711,7 +791,7 @@ def _is_basic(index):
 
 
 @backward_rule("getitem")
-def getitem_backward(out, grad):
+def _getitem_backward(out, grad):
     x, index = out._parents[0], out._saved["index"]
     ### HINT: zeros of x's shape; assign grad at index for basic indices, np.add.at for fancy ones (repeats add up)
     ### BEGIN SOLUTION
@@ -758,7 +838,7 @@ for fn in (lambda x: x.reshape(4, 6) * 2, lambda x: x.permute(2, 0, 1) @ np.ones
 # %%
 #| export
 @backward_rule("relu")
-def relu_backward(out, grad):
+def _relu_backward(out, grad):
     ### HINT: gradient passes where the output is positive
     ### BEGIN SOLUTION
     return (grad * (out.data > 0),)
@@ -766,7 +846,7 @@ def relu_backward(out, grad):
 
 
 @backward_rule("sigmoid")
-def sigmoid_backward(out, grad):
+def _sigmoid_backward(out, grad):
     ### HINT: s * (1 - s) with s = out.data
     ### BEGIN SOLUTION
     s = out.data
@@ -775,7 +855,7 @@ def sigmoid_backward(out, grad):
 
 
 @backward_rule("tanh")
-def tanh_backward(out, grad):
+def _tanh_backward(out, grad):
     ### HINT: 1 - t² with t = out.data
     ### BEGIN SOLUTION
     return (grad * (1 - out.data * out.data),)
@@ -783,7 +863,7 @@ def tanh_backward(out, grad):
 
 
 @backward_rule("gelu")
-def gelu_backward(out, grad):
+def _gelu_backward(out, grad):
     x = out._parents[0].data
     ### HINT: recompute t = tanh(GELU_C * (x + 0.044715 x³)); derivative 0.5(1+t) + 0.5x(1-t²)·GELU_C(1 + 3·0.044715x²)
     ### BEGIN SOLUTION
@@ -794,7 +874,7 @@ def gelu_backward(out, grad):
 
 
 @backward_rule("softmax")
-def softmax_backward(out, grad):
+def _softmax_backward(out, grad):
     s, dim = out.data, out._saved["dim"]
     ### HINT: s * (grad - (grad * s).sum(axis=dim, keepdims=True))
     ### BEGIN SOLUTION
@@ -803,7 +883,7 @@ def softmax_backward(out, grad):
 
 
 @backward_rule("log_softmax")
-def log_softmax_backward(out, grad):
+def _log_softmax_backward(out, grad):
     dim = out._saved["dim"]
     ### HINT: grad - exp(out) * grad.sum(axis=dim, keepdims=True)
     ### BEGIN SOLUTION
@@ -866,7 +946,7 @@ def col2im(grad_windows, image_size, stride, padding):
 
 
 @backward_rule("im2col")
-def im2col_backward(out, grad):
+def _im2col_backward(out, grad):
     saved = out._saved
     return (col2im(grad, saved["input_shape"][2:], saved["stride"], saved["padding"]),)
 
@@ -910,7 +990,7 @@ for kernel, stride, padding in [((3, 3), 1, 1), ((3, 2), 2, 1), ((2, 2), 2, 0), 
 # %%
 #| export
 @backward_rule("conv2d")
-def conv2d_backward(out, grad):
+def _conv2d_backward(out, grad):
     x, weights = out._parents[:2]
     saved = out._saved
     n, c, h, w = saved["input_shape"]
@@ -1066,14 +1146,14 @@ assert graph_bytes > 4 * plain_bytes
 # %%
 #| export
 @backward_rule("clip")
-def clip_backward(out, grad):
+def _clip_backward(out, grad):
     """Clipping passes the gradient where low <= x <= high (as PyTorch's clamp), 0 where it clipped."""
     x, low, high = out._parents[0].data, out._saved["low"], out._saved["high"]
     return (grad * ((x >= low) & (x <= high)),)
 
 
 @backward_rule("softplus")
-def softplus_backward(out, grad):
+def _softplus_backward(out, grad):
     """d/dx log(1 + e^x) = sigmoid(x), computed with tanh so it never overflows."""
     return (grad * 0.5 * (1 + np.tanh(0.5 * out._parents[0].data)),)
 
@@ -1291,7 +1371,8 @@ for name, layer, shape, forward in layers:
 # ## What you built
 #
 # - `backward(tensor, gradient)`: iterative topological sort, one rule per recorded operation,
-#   broadcasting undone by `unbroadcast`, `.grad` accumulated on leaves, intermediates freed early;
+#   broadcasting undone by `unbroadcast`, `.grad` accumulated on leaves, intermediates freed early,
+#   and every rule's answer checked (one gradient per parent, of a shape the parent broadcasts to);
 # - backward rules for arithmetic, matmul (batched, 1-D), reductions (ties split evenly), shape
 #   operations, indexing (repeats add up), every activation, im2col (col2im) and the one-operation
 #   conv2d -- so Dense, Conv2D, pooling, attention and normalisation from earlier modules now train
