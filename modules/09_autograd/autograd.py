@@ -55,7 +55,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tinytorch.core.activations import GELU_C
+from tinytorch.core.activations import GELU_C, GELU_CUBIC
 from tinytorch.core.tensor import Tensor
 
 # %%
@@ -865,10 +865,10 @@ def _tanh_backward(out, grad):
 @backward_rule("gelu")
 def _gelu_backward(out, grad):
     x = out._parents[0].data
-    ### HINT: recompute t = tanh(GELU_C * (x + 0.044715 x³)); derivative 0.5(1+t) + 0.5x(1-t²)·GELU_C(1 + 3·0.044715x²)
+    ### HINT: recompute t = tanh(GELU_C * (x + GELU_CUBIC x³)); derivative 0.5(1+t) + 0.5x(1-t²)·GELU_C(1 + 3·GELU_CUBIC x²)
     ### BEGIN SOLUTION
-    t = np.tanh(GELU_C * (x + 0.044715 * x * x * x))
-    slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x)
+    t = np.tanh(GELU_C * (x + GELU_CUBIC * x * x * x))
+    slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * GELU_CUBIC * x * x)
     return (grad * slope,)
     ### END SOLUTION
 
