@@ -1,0 +1,18 @@
+"""bench/reuse_tinygpt.py in its quick mode: lesson 16's claim that TinyGPT is mostly reuse, measured."""
+import json
+
+from bench.reuse_tinygpt import main, share
+
+
+def test_a_training_step_runs_mostly_code_from_earlier_modules(tmp_path, capsys):
+    assert main(["--quick", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "reuse_tinygpt.json").read_text())
+    rows = report["rows"]
+    assert report["quick"] is True
+    assert report["new_classes"] == ["Embedding", "PositionalEmbedding", "TinyGPT", "TransformerBlock"]
+    assert rows["backward rules used"][1] == 0 and rows["backward rules used"][0] >= 10
+    assert share(*rows["function calls in a training step"]) > 0.95
+    assert share(*rows["learned numbers"]) > 0.5
+    assert report["new_functions"] and all(name.startswith("tinygpt.") for name in report["new_functions"])
+    assert rows["layer classes"] == [8, 4]
+    assert "function calls in a training step" in capsys.readouterr().out
