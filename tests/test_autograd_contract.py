@@ -1,9 +1,12 @@
 """The autograd contract across the course: every operation any lesson records through
-`Tensor.from_op` has a backward rule, and the rules are the engine's business, not the package's API."""
+`Tensor.from_op` has a backward rule, its forward's docstring names that rule and what it saves, the
+engine refuses a rule that breaks the contract, and the rules are the engine's business, not the
+package's API."""
 from __future__ import annotations
 
 import ast
 import importlib
+from typing import NamedTuple
 
 from tito import deps
 from tito.manifest import load
@@ -13,39 +16,63 @@ from .conftest import ROOT
 COURSE = load(ROOT)
 
 
-def _recorded_ops(code: str) -> set[str]:
-    """The op names passed to from_op: string literals, or a parameter of the enclosing factory
-    (`_binary("add", np.add)`) resolved through the factory's calls in the same code."""
-    tree = ast.parse(code)
-    functions = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)]
-    factories = {f.name: f for f in functions}
-    ops, parameters = set(), set()
-    for factory in functions:  # methods of different classes may share a name: every one is scanned
-        for call in ast.walk(factory):
-            if not (isinstance(call, ast.Call) and getattr(call.func, "attr", getattr(call.func, "id", "")) == "from_op"):
-                continue
-            op = call.args[1] if len(call.args) > 1 else next(k.value for k in call.keywords if k.arg == "op")
-            if isinstance(op, ast.Constant):
-                ops.add(op.value)
-            else:
-                parameters.add((factory.name, op.id))
-    for call in ast.walk(tree):
-        name = getattr(call, "func", None)
-        for factory, parameter in parameters:
-            names = [a.arg for a in factories[factory].args.args]
-            if isinstance(call, ast.Call) and isinstance(name, ast.Name) and name.id == factory and parameter in names:
-                position = names.index(parameter)
-                if position < len(call.args) and isinstance(call.args[position], ast.Constant):
-                    ops.add(call.args[position].value)
-    return ops
+class Site(NamedTuple):
+    """Where operations are recorded: the function whose docstring documents them, the op names, and
+    the keys passed to from_op as saved values."""
+
+    function: ast.FunctionDef
+    ops: frozenset
+    saved: frozenset
+
+
+def _is_from_op(node) -> bool:
+    return isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "from_op"
+
+
+def _factory_ops(tree, factory: ast.FunctionDef, parameter: str) -> set[str]:
+    """The literal values a factory's calls in the same code pass for `parameter` (`_binary("add", np.add)`)."""
+    position = [a.arg for a in factory.args.args].index(parameter)
+    return {
+        call.args[position].value
+        for call in ast.walk(tree)
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == factory.name
+        and position < len(call.args) and isinstance(call.args[position], ast.Constant)
+    }  # fmt: skip
+
+
+def recording_sites(code: str) -> list[Site]:
+    """Every from_op call of the code: a literal op is documented by the function making the call; an op
+    that is a factory's parameter by the factory, with the ops its callers pass."""
+    tree, sites = ast.parse(code), []
+
+    def visit(node, enclosing):
+        for child in ast.iter_child_nodes(node):
+            inner = enclosing + [child] if isinstance(child, ast.FunctionDef) else enclosing
+            if _is_from_op(child):
+                op = child.args[1] if len(child.args) > 1 else next(k.value for k in child.keywords if k.arg == "op")
+                saved = frozenset(k.arg for k in child.keywords if k.arg != "op")
+                if isinstance(op, ast.Constant):
+                    sites.append(Site(enclosing[-1], frozenset({op.value}), saved))
+                else:
+                    factory = next(f for f in reversed(enclosing) if op.id in [a.arg for a in f.args.args])
+                    sites.append(Site(factory, frozenset(_factory_ops(tree, factory, op.id)), saved))
+            visit(child, inner)
+
+    visit(tree, [])
+    return sites
+
+
+def all_sites() -> list[Site]:
+    return [
+        site
+        for module in COURSE.modules
+        for code in deps.export_code_by_target(COURSE, module).values()
+        for site in recording_sites(code)
+    ]
 
 
 def recorded_ops() -> set[str]:
-    found = set()
-    for module in COURSE.modules:
-        for code in deps.export_code_by_target(COURSE, module).values():
-            found |= _recorded_ops(code)
-    return found
+    return {op for site in all_sites() for op in site.ops}
 
 
 def test_every_recorded_operation_has_a_backward_rule():
@@ -58,6 +85,17 @@ def test_every_recorded_operation_has_a_backward_rule():
     assert {"add", "mul", "sum", "max", "getitem", "relu", "softmax", "im2col", "conv2d", "rpow", "astype"} <= ops
     assert ops - set(BACKWARD_RULES) == set(), "recorded without a rule"
     assert set(BACKWARD_RULES) - ops == set(), "a rule for an operation nothing records"
+
+
+def test_each_forward_names_its_backward_rule_and_what_it_saves():
+    sites = all_sites()
+    assert len(sites) >= 20 and any(len(site.ops) > 1 for site in sites)  # the scan sees the factories too
+    for site in sites:
+        doc = ast.get_docstring(site.function) or ""
+        where = f"{site.function.name} (recording {sorted(site.ops)})"
+        assert all(f"`_{op}_backward`" in doc for op in site.ops), f"{where}: its docstring names no rule"
+        assert all(f"`{key}`" in doc for key in site.saved), f"{where}: its docstring omits a saved key"
+        assert site.saved or "nothing saved" in doc, f"{where}: its docstring does not say that nothing is saved"
 
 
 def test_backward_rules_are_not_part_of_the_public_api():

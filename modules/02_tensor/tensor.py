@@ -65,8 +65,12 @@ from tinytorch.core.setup import peak_memory, time_it
 # Module 09 teaches each recorded operation to run backwards. Whether anything is recorded is one
 # switch, `Tensor.grad_enabled`, kept **per thread** (as in PyTorch): a thread serving predictions
 # with recording off must not silently stop a training thread from recording. A small metaclass
-# makes that per-thread value read and assign like an ordinary class attribute. A tensor you create directly has an
-# empty record (`_op` None, `_parents` `()`, `_saved` `{}`) and no gradient yet (`grad` None).
+# makes that per-thread value read and assign like an ordinary class attribute. A tensor you create
+# directly has an empty record (`_op` None, `_parents` `()`, `_saved` `{}`) and no gradient yet
+# (`grad` None). Every function that records an operation says in its docstring what it records:
+# the operation's name, the `_saved` keys it stores, and the Module 09 rule that will run it
+# backwards. `x ** p`, for one, says: *Recorded as "pow", saving `exponent`; Module 09's
+# `_pow_backward` runs it backwards.*
 #
 # Only floating-point tensors can require gradients: a gradient is a small real-valued nudge, which
 # integers cannot hold. `Tensor([1, 2], requires_grad=True)` therefore raises `TypeError` (it does
@@ -284,7 +288,9 @@ def _as_tensor(value, like):
 
 
 def _binary(op, numpy_fn):
-    """The method `self <op> other` and its reflected twin `other <op> self`, both recorded as `op`."""
+    """The method `self <op> other` and its reflected twin `other <op> self`, both recorded as `op`
+    (nothing saved: the parents are enough). Module 09's rules `_add_backward`, `_sub_backward`,
+    `_mul_backward`, `_div_backward` and `_matmul_backward` run them backwards."""
 
     def forward(self, other):
         ### HINT: Make `other` a Tensor of a matching dtype first (a helper above does it), apply the NumPy function
@@ -313,21 +319,28 @@ Tensor.__matmul__, Tensor.__rmatmul__ = _binary("matmul", np.matmul)
 
 
 def _neg(self):
+    """-x. Recorded as "neg" (nothing saved); Module 09's `_neg_backward` runs it backwards."""
     return Tensor.from_op(-self.data, "neg", (self,))
 
 
 def _pow(self, exponent):
-    """x ** p for a number p (a tensor exponent is not supported)."""
+    """x ** p for a number p (a tensor exponent is not supported).
+
+    Recorded as "pow", saving `exponent`; Module 09's `_pow_backward` runs it backwards.
+    """
     if isinstance(exponent, Tensor):
         raise TypeError("a tensor exponent is not supported: use exp(p * log(x))")
     return Tensor.from_op(self.data**exponent, "pow", (self,), exponent=exponent)
 
 
 def _exp(self):
+    """e ** x. Recorded as "exp" (nothing saved: the result is its own derivative); Module 09's
+    `_exp_backward` runs it backwards."""
     return Tensor.from_op(np.exp(self.data), "exp", (self,))
 
 
 def _log(self):
+    """The natural logarithm. Recorded as "log" (nothing saved); Module 09's `_log_backward` runs it backwards."""
     return Tensor.from_op(np.log(self.data), "log", (self,))
 
 
@@ -340,7 +353,10 @@ def _matmul(self, other):
 
 
 def _rpow(self, base):
-    """base ** x for a number base: recorded as "rpow", d/dx = base**x · ln(base)."""
+    """base ** x for a number base: d/dx = base**x · ln(base).
+
+    Recorded as "rpow", saving `base`; Module 09's `_rpow_backward` runs it backwards.
+    """
     return Tensor.from_op(np.power(np.asarray(base, dtype=self.dtype), self.data), "rpow", (self,), base=base)
 
 
@@ -391,7 +407,11 @@ def _bool(self):
 
 
 def _astype(self, dtype):
-    """This tensor's numbers in another dtype (recorded: a float-to-float conversion passes gradients)."""
+    """This tensor's numbers in another dtype (a float-to-float conversion passes gradients).
+
+    Recorded as "astype" (nothing saved: the parent knows its dtype); Module 09's `_astype_backward`
+    runs it backwards.
+    """
     if self.dtype == dtype:
         return self
     return Tensor.from_op(self.data.astype(dtype), "astype", (self,))
@@ -490,7 +510,9 @@ def _axis(axis, keepdims, dim, keepdim):
 
 
 def _reduction(op, numpy_fn):
-    """A method reducing over `axis` (None = everything) with NumPy's `numpy_fn`, recorded as `op`."""
+    """A method reducing over `axis` (None = everything) with NumPy's `numpy_fn`, recorded as `op`,
+    saving `axis` and `keepdims`. Module 09's rules `_sum_backward`, `_mean_backward` and
+    `_max_backward` run them backwards."""
 
     def reduce(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         axis, keepdims = _axis(axis, keepdims, dim, keepdim)
@@ -573,11 +595,15 @@ assert x.min().item() == 1.0 and x.argmin().item() == 0
 # %%
 #| export
 def _reshape(self, *shape):
+    """The same numbers in another shape. Recorded as "reshape" (nothing saved: the parent has the old
+    shape); Module 09's `_reshape_backward` runs it backwards."""
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     return Tensor.from_op(self.data.reshape(shape), "reshape", (self,))
 
 
 def _permute(self, *dims):
+    """The axes in the order `dims`. Recorded as "permute", saving `dims`; Module 09's `_permute_backward`
+    runs it backwards."""
     dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
     ### HINT: Reorder the axes without copying and record the order: its inverse undoes the permutation in the
     ### HINT: backward pass. The operation is named 'permute'.
@@ -593,6 +619,7 @@ def _transpose(self, dim0=-2, dim1=-1):
 
 
 def _getitem(self, index):
+    """`x[index]`. Recorded as "getitem", saving `index`; Module 09's `_getitem_backward` runs it backwards."""
     if isinstance(index, Tensor):
         index = index.data
     elif isinstance(index, tuple):
@@ -649,7 +676,10 @@ def _flatten(self, start_dim=0, end_dim=-1):
 
 
 def _clamp(self, min=None, max=None):
-    """Values limited to [min, max] (either may be None); recorded as "clip"."""
+    """Values limited to [min, max] (either may be None).
+
+    Recorded as "clip", saving `low` and `high`; Module 09's `_clip_backward` runs it backwards.
+    """
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
     low = -np.inf if min is None else min
@@ -658,7 +688,10 @@ def _clamp(self, min=None, max=None):
 
 
 def _clone(self):
-    """A copy of the numbers that stays in the graph (its gradient passes through unchanged)."""
+    """A copy of the numbers that stays in the graph (its gradient passes through unchanged).
+
+    Recorded as "reshape" to the same shape (nothing saved); Module 09's `_reshape_backward` runs it backwards.
+    """
     return Tensor.from_op(self.data.copy(), "reshape", (self,))  # a same-shape reshape: identity gradient
 
 

@@ -82,6 +82,8 @@ class ReLU(Activation):
     """max(0, x), elementwise."""
 
     def forward(self, x):
+        """Recorded as "relu" (nothing saved: the output shows where x > 0); Module 09's
+        `_relu_backward` runs it backwards."""
         ### HINT: max(0, x) for every element, with one vectorised NumPy call on x.data (no loop), recorded with
         ### HINT: Tensor.from_op under the name 'relu' with x as the parent.
         ### BEGIN SOLUTION
@@ -123,6 +125,8 @@ class Sigmoid(Activation):
     """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so that it never overflows."""
 
     def forward(self, x):
+        """Recorded as "sigmoid" (nothing saved: the derivative is made of the output); Module 09's
+        `_sigmoid_backward` runs it backwards."""
         ### HINT: Use the identity from the text, which goes through tanh and never overflows, on x.data; record it as
         ### HINT: 'sigmoid'.
         ### BEGIN SOLUTION
@@ -134,6 +138,8 @@ class Tanh(Activation):
     """tanh(x): like sigmoid but centred on zero, range (-1, 1)."""
 
     def forward(self, x):
+        """Recorded as "tanh" (nothing saved: the derivative is made of the output); Module 09's
+        `_tanh_backward` runs it backwards."""
         ### HINT: NumPy has it: one call on x.data, recorded as 'tanh'.
         ### BEGIN SOLUTION
         return Tensor.from_op(np.tanh(x.data), "tanh", (x,))
@@ -160,6 +166,8 @@ class GELU(Activation):
     """Gaussian error linear unit (tanh approximation, as in GPT-2)."""
 
     def forward(self, x):
+        """Recorded as "gelu" (nothing saved: the rule recomputes from the parent); Module 09's
+        `_gelu_backward` runs it backwards."""
         ### HINT: The tanh approximation from the text, computed on the array x.data (not on the Tensor x), with the
         ### HINT: constants GELU_C = sqrt(2/pi) and GELU_CUBIC = 0.044715 defined above; record the result as 'gelu'.
         ### BEGIN SOLUTION
@@ -197,6 +205,7 @@ class Softmax(Activation):
         self.dim = dim
 
     def forward(self, x):
+        """Recorded as "softmax", saving `dim`; Module 09's `_softmax_backward` runs it backwards."""
         ### HINT: Shift the scores by their maximum along dim (the helper _shifted does it), exponentiate, divide by
         ### HINT: the sum along the same dim kept as an axis so that it broadcasts; record 'softmax' with dim=self.dim
         ### HINT: for the backward pass.
@@ -213,6 +222,7 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) along `dim`, computed without ever taking the log of an underflowed 0."""
 
     def forward(self, x):
+        """Recorded as "log_softmax", saving `dim`; Module 09's `_log_softmax_backward` runs it backwards."""
         ### HINT: Stay in log space: the shifted scores minus the log of the sum of their exponentials along dim (kept
         ### HINT: as an axis). Never take the log of a softmax. Record 'log_softmax' with dim=self.dim.
         ### BEGIN SOLUTION

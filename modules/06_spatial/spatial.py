@@ -160,7 +160,10 @@ def im2col(x, kernel_size, stride=1, padding=0):
 
     The input is zero-padded by `padding` on each side of H and W; windows start every `stride`
     pixels. No pixel is copied (apart from the padding): the result is a view whose strides revisit
-    the input's memory. Recorded as operation "im2col" so that Module 09 can send gradients back.
+    the input's memory.
+
+    Recorded as "im2col", saving `input_shape`, `kernel_size`, `stride` and `padding`; Module 09's
+    `_im2col_backward` runs it backwards.
     """
     kernel_size = _pair(kernel_size)
     stride, padding = int(stride), int(padding)
@@ -233,8 +236,9 @@ assert recorded._op == "im2col" and recorded._saved == {
 def conv2d(x, weights, bias=None, stride=1, padding=0):
     """Convolution of x (N, C, H, W) with weights (OC, C, KH, KW) and bias (OC,) or None -> (N, OC, OH, OW).
 
-    Computed as the window matrix times the kernels and recorded as one operation, "conv2d", that
-    keeps the window matrix (C·KH·KW, N·OH·OW) for its backward rule (Module 09).
+    Computed as the window matrix times the kernels and recorded as one operation, "conv2d", saving
+    the window matrix `columns` (C·KH·KW, N·OH·OW), `input_shape`, `stride` and `padding`; Module 09's
+    `_conv2d_backward` runs it backwards.
     """
     ### HINT: Follow the diagram on NumPy arrays: the windows from im2col become a matrix with one row per
     ### HINT: (C, KH, KW) and one column per (N, OH, OW); one matrix product with the kernels as rows; the bias

@@ -102,6 +102,8 @@ assert np.allclose(numerical_gradient(lambda x: (x**2 + 3 * x).sum(), np.array([
 #    (the multivariable chain rule: `x` in `x * x` gets `x + x`). The engine checks each answer
 #    (`_parent_gradients`): a tuple with one gradient per parent, each of a shape that broadcasting
 #    makes from the parent's. A rule that breaks this contract raises an error naming the rule.
+#    The other half of the contract is written where each operation is recorded: its docstring
+#    names the operation, the `_saved` keys it stores and the rule (`_pow_backward`) that reads them.
 # 3. **Store on the leaves.** Leaf tensors (made by you, not by an operation: the parameters) that
 #    require grad accumulate into `.grad`. Intermediate gradients live in a dictionary only until
 #    their node has been processed, then they are dropped: at any moment only the gradients on the
@@ -1167,12 +1169,18 @@ from tinytorch.core.tensor import Tensor
 
 
 def clip(x, low, high):
-    """x limited to [low, high] elementwise (recorded as "clip")."""
+    """x limited to [low, high] elementwise.
+
+    Recorded as "clip", saving `low` and `high`; the rule `_clip_backward` (above) runs it backwards.
+    """
     return Tensor.from_op(np.clip(x.data, low, high), "clip", (x,), low=low, high=high)
 
 
 def softplus(x):
-    """log(1 + exp(x)), stable for any x (recorded as "softplus")."""
+    """log(1 + exp(x)), stable for any x.
+
+    Recorded as "softplus" (nothing saved); the rule `_softplus_backward` (above) runs it backwards.
+    """
     return Tensor.from_op(np.logaddexp(0, x.data), "softplus", (x,))
 
 
