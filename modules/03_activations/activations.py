@@ -31,6 +31,13 @@
 # Each activation is a small class: build it once, call it like a function (`relu(x)`), just like
 # PyTorch's `nn.ReLU()`. Each records its own operation name (`"relu"`, `"softmax"`, ...) through
 # `Tensor.from_op`, so Module 09 can give it a backward rule.
+#
+# That shape -- an object built once and called, whose `__call__` runs `forward` -- is the one every
+# later part shares. Module 04's `Module` (layers and models) adds parameters, sub-layers and
+# train/eval modes; Module 09's losses are Modules whose `forward` takes the target too. PyTorch
+# makes activations Modules as well; ours come first, before there is a Module, so `Activation` is
+# the protocol at its smallest (no parameters, no state) and Module 04 treats one as a child that
+# owns no parameters.
 
 # %%
 #| default_exp core.activations

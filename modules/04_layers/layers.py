@@ -102,6 +102,11 @@ print(p)
 # - a list or tuple is walked item by item, item `i` being named `name.i` (a list of layers);
 # - anything else (numbers, masks, activations, which own no parameters) is skipped.
 #
+# (A Module is Module 03's `Activation` protocol -- build once, call, `forward` does the work --
+# grown up: parameters, sub-layers, modes, saved state. Activations stay their own small class
+# because they came first; `named_children` lists them beside the sub-Modules, so a model's repr
+# shows them, while the parameter walk skips them. Module 09's losses are Modules.)
+#
 # A parameter reachable twice (the same weight shared by two layers, as TinyGPT's embedding and
 # output layer will be) is reported **once**, under its first name: otherwise an optimizer would
 # update it twice per step.

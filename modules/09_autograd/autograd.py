@@ -1129,6 +1129,9 @@ assert graph_bytes > 4 * plain_bytes
 # A loss turns predictions and targets into the single number that training minimises. Each is built
 # from recorded operations, so `loss.backward()` needs no extra rule -- with two exceptions below.
 # They live in `tinytorch.core.losses` and are called like functions: `loss_fn(pred, target)`.
+# Each is a `Module` (Module 04) whose `forward` takes the target as well, as in PyTorch: no
+# parameters, but a model that keeps its loss as an attribute (TinyGPT will) lists it in its repr
+# and passes it `train()`/`eval()` like any other part.
 #
 # - **MeanSquaredError**: `mean((pred - target)²)`, for regression.
 # - **BinaryCrossEntropy**: `-mean(y log p + (1 - y) log(1 - p))` for probabilities p of a binary
@@ -1165,6 +1168,7 @@ def _softplus_backward(out, grad):
 import numpy as np
 
 from tinytorch.core.activations import LogSoftmax
+from tinytorch.core.layers import Module
 from tinytorch.core.tensor import Tensor
 
 
@@ -1189,17 +1193,11 @@ def _as_target(target, like):
     return target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=like.dtype))
 
 
-class Loss:
-    """Base class: a loss is called like a function, loss_fn(pred, target) -> a scalar Tensor."""
+class Loss(Module):
+    """Base class: a Module whose forward takes the target too, loss_fn(pred, target) -> a scalar Tensor."""
 
     def __call__(self, pred, target):
         return self.forward(pred if isinstance(pred, Tensor) else Tensor(pred), target)
-
-    def forward(self, pred, target):
-        raise NotImplementedError
-
-    def __repr__(self):
-        return f"{type(self).__name__}()"
 
 
 class MeanSquaredError(Loss):
@@ -1217,6 +1215,7 @@ class BinaryCrossEntropy(Loss):
     """-mean(y log p + (1 - y) log(1 - p)); `from_logits=True` takes scores z with p = sigmoid(z)."""
 
     def __init__(self, from_logits=False, eps=1e-7):
+        super().__init__()
         self.from_logits, self.eps = from_logits, eps
 
     def forward(self, pred, target):
@@ -1229,8 +1228,8 @@ class BinaryCrossEntropy(Loss):
         return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
         ### END SOLUTION
 
-    def __repr__(self):
-        return f"BinaryCrossEntropy(from_logits={self.from_logits})"
+    def extra_repr(self):
+        return f"from_logits={self.from_logits}"
 
 
 class CrossEntropyLoss(Loss):
