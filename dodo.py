@@ -127,17 +127,17 @@ def task_release():
 
 def task_mutants():
     """Mutation testing: how much wrong solution code each checkpoint catches (`make mutants`)."""
-    if not mutants.EQUIVALENTS.parent.is_dir():  # the student edition has no tests/ and no solutions
+    if not (COURSE.root / mutants.EQUIVALENTS.parent).is_dir():  # the student edition has no tests/ and no solutions
         return
-    tool = [p.as_posix() for p in (Path("tito") / "mutants.py", mutants.EQUIVALENTS) if p.exists()]
+    tool = [p.as_posix() for p in (Path("tito") / "mutants.py", mutants.EQUIVALENTS) if (COURSE.root / p).exists()]
     for module in COURSE.modules:
-        if not (module.source.exists() and module.checkpoint.file.exists()):
+        if not COURSE.available(module):
             continue
         yield {
             "name": module.id,
             "doc": f"mutants of {module.source.as_posix()} against {module.checkpoint.file.as_posix()}",
             "file_dep": [module.source.as_posix(), module.checkpoint.file.as_posix(), *tool],
-            "targets": [mutants.result_path(module).as_posix()],
-            "actions": [(mutants.doit_action, [module])],
+            "targets": [COURSE.relative(COURSE.build.mutation_report(module))],
+            "actions": [(mutants.doit_action, [COURSE, module])],
             "verbosity": 2,
         }

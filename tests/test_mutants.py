@@ -59,7 +59,7 @@ def test_the_sample_is_deterministic_and_does_not_move_with_unrelated_lines():
 
 @pytest.fixture(scope="module")
 def workspace():
-    space = mutants.Workspace(ROOT, COURSE)
+    space = mutants.Workspace(COURSE)
     yield space
     space.remove()
 
@@ -83,7 +83,7 @@ def test_a_hanging_mutant_times_out(workspace):
 
 def test_quick_mode_runs_a_sample_in_copies_and_never_touches_the_real_package(tmp_path):
     real = {p: p.read_bytes() for p in (ROOT / "tinytorch" / "core").glob("*.py")}
-    report = mutants.mutate_module(ACTIVATIONS, ROOT, limit=4, jobs=2)
+    report = mutants.mutate_module(COURSE, ACTIVATIONS, limit=4, jobs=2)
     assert {p: p.read_bytes() for p in (ROOT / "tinytorch" / "core").glob("*.py")} == real
     assert len(report.mutants) == 4 and report.found == len(mutants.find(ACTIVATIONS, LESSON))
     statuses = {m["status"] for m in report.mutants}
@@ -110,7 +110,7 @@ def test_the_table_names_each_survivor_with_its_lesson_line():
 
 def test_every_listed_equivalent_mutant_is_exactly_one_mutant_and_has_a_reason():
     for module in COURSE.modules:
-        listed = mutants.equivalents(ROOT, module)
+        listed = mutants.equivalents(COURSE, module)
         text = (ROOT / module.source).read_text(encoding="utf-8")
         found = Counter(m.identity(text) for m in mutants.find(module, text))
         wrong = sorted(i for i in listed if found[i] != 1)

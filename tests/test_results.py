@@ -117,8 +117,10 @@ def test_the_layout_puts_everything_generated_under_build():
     assert course.root == ROOT and course.build.dir == ROOT / "build"
     assert course.relative(course.build.result(checkpoint)) == "build/checkpoints/08.json"
     generated = [course.build.db, course.build.lock, course.build.imports, course.build.notebooks,
-                 course.build.release, course.build.grade, course.build.bench, course.build.tinygpt]  # fmt: skip
+                 course.build.release, course.build.grade, course.build.bench, course.build.tinygpt,
+                 course.build.mutants]  # fmt: skip
     assert all(path.parent == course.build.dir for path in generated)
+    assert course.relative(course.build.mutation_report(course.find_module("3"))) == "build/mutants/03.json"
     assert len(set(generated)) == len(generated)
 
 

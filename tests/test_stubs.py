@@ -15,7 +15,7 @@ COURSE = manifest.load(ROOT)
 
 @pytest.fixture(scope="module")
 def workspace():
-    space = mutants.Workspace(ROOT, COURSE)
+    space = mutants.Workspace(COURSE)
     yield space
     space.remove()
 

@@ -132,6 +132,7 @@ class Layout:
     bench = _under_build("bench", "benchmark reports")
     tinygpt = _under_build("tinygpt", "the trained TinyGPT (bench/train_tinygpt.py): checkpoint, vocabulary, report")
     milestones = _under_build("milestones", "each milestone's last result (NN.json) and its PNG pictures")
+    mutants = _under_build("mutants", "each module's mutation-testing report (tito.mutants)")
 
     def result(self, checkpoint: Checkpoint) -> Path:
         """A checkpoint's last result (tito.results.CheckpointResult)."""
@@ -143,6 +144,10 @@ class Layout:
     def milestone_result(self, number: str) -> Path:
         """Milestone NN's last result (tito.milestones.MilestoneResult)."""
         return self.milestones / f"{number}.json"
+
+    def mutation_report(self, module: Module) -> Path:
+        """Module NN's last mutation-testing report (tito.mutants.Report)."""
+        return self.mutants / f"{module.number}.json"
 
     def line_map(self, target: str) -> Path:
         """For each line of an exported file, the lesson line it came from (0: generated)."""

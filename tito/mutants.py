@@ -5,7 +5,8 @@ has one small change -- an operator, a comparison, a constant, an `axis`/`keepdi
 argument, a dropped statement, swapped arguments, a returned value. The mutant is exported into a
 private copy of the course and the module's checkpoint runs on it, stopping at the first failure:
 *killed* (some test failed), *survived* (every test passed: the checkpoint let wrong code through)
-or *timeout* (counted as detected, like a failure). Results go to build/mutants/NN.json.
+or *timeout* (counted as detected, like a failure). Results go to build/mutants/NN.json
+(`course.build.mutation_report(module)`).
 
 Why not mutmut or cosmic-ray: both mutate importable package files in place and map results to
 those files; here what is mutated is a region of a lesson (the solution blocks only), the package
@@ -39,8 +40,7 @@ from queue import Queue
 from tito import export, runner
 from tito.manifest import Course, Module, load
 
-OUT = Path("build") / "mutants"
-EQUIVALENTS = Path("tests") / "equivalent_mutants.toml"  # instructor-only: the release ships no tests/
+EQUIVALENTS = Path("tests") / "equivalent_mutants.toml"  # under the root; instructor-only: the release has no tests/
 LIMIT = int(os.environ.get("TINYTORCH_MUTANTS_PER_MODULE", 40))  # 40 a module: about 30 min on 2 busy cores
 TARGET = 90.0  # percent of (non-equivalent) mutants a checkpoint must kill
 COPIED = ("tito", "tinytorch", "checkpoints", "modules")
@@ -267,11 +267,11 @@ _EXPORTING = threading.Lock()
 class Workspace:
     """A private copy of the course with every module exported; lessons are swapped in one at a time."""
 
-    def __init__(self, root: Path, course: Course):
+    def __init__(self, course: Course):
         self.root = Path(tempfile.mkdtemp(prefix="tinytorch-mutants-"))
         self.course = course.at(self.root)  # the same course, in the private copy
         for name in COPIED:
-            shutil.copytree(root / name, self.root / name, ignore=IGNORE)
+            shutil.copytree(course.root / name, self.root / name, ignore=IGNORE)
         for module in course.modules:
             if (self.root / module.source).exists():
                 self._export(module)
@@ -367,9 +367,9 @@ def _wait(pid: int, timeout: float | None) -> tuple[int | None, bool]:
 # --- a module's mutation run --------------------------------------------------------------------------
 
 
-def equivalents(root: Path, module: Module) -> dict[tuple[str, str], str]:
+def equivalents(course: Course, module: Module) -> dict[tuple[str, str], str]:
     """The module's known equivalent mutants: identity (key, mutated line) -> why it cannot be observed."""
-    path = root / EQUIVALENTS
+    path = course.root / EQUIVALENTS
     if not path.is_file():
         return {}
     from tito.manifest import tomllib
@@ -404,24 +404,18 @@ class Report:
         return data
 
 
-def result_path(module: Module, root: Path = Path(".")) -> Path:
-    return root / OUT / f"{module.number}.json"
-
-
-def mutate_module(module: Module, root: Path = Path("."), limit: int | None = LIMIT, jobs: int = 2,
+def mutate_module(course: Course, module: Module, limit: int | None = LIMIT, jobs: int = 2,
                   progress=None) -> Report:  # fmt: skip
     """Run the sampled mutants of one module on `jobs` private copies of the course."""
-    root = Path(root)
-    course = load(root)
-    text = (root / module.source).read_text(encoding="utf-8")
+    text = (course.root / module.source).read_text(encoding="utf-8")
     every = find(module, text)
     chosen = sample(every, limit)
-    known = equivalents(root, module)
+    known = equivalents(course, module)
     report = Report(module.id, module.source.as_posix(), module.checkpoint.file.as_posix(), len(every), limit)
     started = time.perf_counter()
     workspaces: Queue[Workspace] = Queue()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for workspace in pool.map(lambda _: Workspace(root, course), range(jobs)):
+        for workspace in pool.map(lambda _: Workspace(course), range(jobs)):
             workspaces.put(workspace)
         try:
             baseline = workspaces.queue[0].run(module, text, first_failure=False)
@@ -453,8 +447,8 @@ def mutate_module(module: Module, root: Path = Path("."), limit: int | None = LI
     return report
 
 
-def write(report: Report, module: Module, root: Path = Path(".")) -> Path:
-    path = result_path(module, root)
+def write(course: Course, report: Report, module: Module) -> Path:
+    path = course.build.mutation_report(module)
     export.write_atomic(path, json.dumps(report.to_json(), indent=2) + "\n")
     return path
 
@@ -478,18 +472,18 @@ def table(reports: list[dict]):
     return grid
 
 
-def load_reports(root: Path = Path(".")) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((root / OUT).glob("*.json"))]
+def load_reports(course: Course) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(course.build.mutants.glob("*.json"))]
 
 
-def doit_action(module: Module, limit: int | None = LIMIT):
+def doit_action(course: Course, module: Module, limit: int | None = LIMIT):
     """The `mutants:NN_name` task: run with a progress bar, write the JSON, print the module's row."""
     from doit.exceptions import TaskFailed
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    text = module.source.read_text(encoding="utf-8")
+    text = (course.root / module.source).read_text(encoding="utf-8")
     total = len(sample(find(module, text), limit))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[tally]}"))  # fmt: skip
@@ -502,10 +496,10 @@ def doit_action(module: Module, limit: int | None = LIMIT):
             bar.update(task, advance=1, tally=" ".join(f"{k} {v}" for k, v in tally.items() if v))
 
         try:
-            report = mutate_module(module, limit=limit, jobs=_jobs(), progress=advance)
+            report = mutate_module(course, module, limit=limit, jobs=_jobs(), progress=advance)
         except RuntimeError as error:
             return TaskFailed(str(error))
-    write(report, module)
+    write(course, report, module)
     Console().print(table([report.to_json()]))
     return True
 
@@ -529,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "table":
         from rich.console import Console
 
-        reports = load_reports()
+        reports = load_reports(load())
         if not reports:
             print("no results yet: run `make mutants`", file=sys.stderr)
             return 1
@@ -539,12 +533,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if all(r["score"] >= TARGET for r in reports) else 1
     from tito.manifest import UnknownName
 
+    course = load()
     try:
-        module = load().find_module(args.module)
+        module = course.find_module(args.module)
     except UnknownName as error:
         print(error, file=sys.stderr)
         return 2
-    return 0 if doit_action(module, args.limit) is True else 1
+    return 0 if doit_action(course, module, args.limit) is True else 1
 
 
 if __name__ == "__main__":
