@@ -169,34 +169,33 @@ def checkpoint_file_deps(course: Course, checkpoint: Checkpoint) -> list[str]:
 
 
 def all_checkpoint_file_deps(course: Course) -> dict[str, list[str]]:
-    """checkpoint id -> file deps, for every checkpoint whose file exists (one cache, one save)."""
-    root = course.root
-    cache = ImportCache(course)
-    graph = import_graph(course, cache)
-    result = {}
-    for checkpoint in course.checkpoints:
-        if (root / checkpoint.file).is_file():
-            result[checkpoint.id] = [checkpoint.file.as_posix(), *_reached_files(checkpoint.file, root, cache, graph)]
-    cache.save()
-    return result
+    """checkpoint id -> the checkpoint file plus every exported file its imports reach, for every
+    checkpoint whose file exists."""
+    return _file_deps(course, {checkpoint.id: checkpoint.file for checkpoint in course.checkpoints})
 
 
 def all_milestone_file_deps(course: Course) -> dict[str, list[str]]:
     """milestone id -> its script, the milestones' shared kit and every exported file the script's
     imports reach, for every milestone whose script exists (derived like a checkpoint's)."""
-    root = course.root
+    return _file_deps(course, {milestone.id: milestone.script for milestone in course.milestones}, MILESTONE_KIT)
+
+
+def _file_deps(course: Course, files: dict[str, Path], *shared: Path) -> dict[str, list[str]]:
+    """id -> [its file, the `shared` files, every exported file its imports reach (sorted)], for each
+    file that exists; one import cache, saved once."""
     cache = ImportCache(course)
     graph = import_graph(course, cache)
-    result = {}
-    for milestone in course.milestones:
-        if (root / milestone.script).is_file():
-            reached = _reached_files(milestone.script, root, cache, graph)
-            result[milestone.id] = [milestone.script.as_posix(), MILESTONE_KIT.as_posix(), *reached]
+    found = {}
+    for key, relative in files.items():
+        if (course.root / relative).is_file():
+            reached = _reached_files(course, relative, cache, graph)
+            found[key] = [relative.as_posix(), *(path.as_posix() for path in shared), *reached]
     cache.save()
-    return result
+    return found
 
 
-def _reached_files(relative: Path, root: Path, cache: ImportCache, graph: dict[str, set[str]]) -> list[str]:
+def _reached_files(course: Course, relative: Path, cache: ImportCache, graph: dict[str, set[str]]) -> list[str]:
     """The exported files reached from one file's imports, as sorted relative paths."""
-    imports = cache.get(relative, lambda: sorted(imported_targets((root / relative).read_text(encoding="utf-8"))))
+    path = course.root / relative
+    imports = cache.get(relative, lambda: sorted(imported_targets(path.read_text(encoding="utf-8"))))
     return sorted(export_path(t).as_posix() for t in _closure(imports, graph))
