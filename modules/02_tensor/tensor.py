@@ -41,8 +41,6 @@ import numpy as np
 from tinytorch.core.setup import rng
 
 # %%
-import time
-
 from tinytorch.core.setup import peak_memory, time_it
 
 # %% [markdown]
