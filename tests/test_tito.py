@@ -23,7 +23,7 @@ from tito.results import Status
 
 ENV = {"COLUMNS": "120", "NO_COLOR": "1"}
 TENSOR = "modules/02_tensor/tensor.py"
-POW_DOC = '"""x ** p for a number p (a tensor exponent is not supported)."""'
+POW_DOC = '"""x ** p for a number p (a tensor exponent is not supported).'  # the docstring's first line
 NEG = 'return Tensor.from_op(-self.data, "neg", (self,))'
 FOUNDATION = runner.count_tests(ROOT / "checkpoints" / "checkpoint_01_foundation.py")  # its number of tests
 CHECKPOINT_KEYS = {"id", "name", "module", "stage", "state", "tests_passed", "tests_total", "last_run"}
@@ -121,7 +121,7 @@ def test_timeline_vertical_and_horizontal(built):
 
 
 def test_editing_an_exported_cell_makes_dependent_checkpoints_stale(clone):
-    clone.edit(TENSOR, POW_DOC, '"""x ** p, for a number p only."""')
+    clone.edit(TENSOR, POW_DOC, '"""x ** p, for a number p only.')
     assert [states(clone)[n] for n in ("00", "01", "02")] == ["passed", "stale", "stale"]
     detailed = tito(clone, "checkpoint", "status", "--detailed").stdout
     assert f"{TENSOR} changed (not exported yet)" in detailed
@@ -273,7 +273,7 @@ def test_a_corrupt_or_missing_result_file_is_survived(clone):
 
 
 def test_two_module_completes_at_once_both_finish(clone):
-    clone.edit(TENSOR, POW_DOC, '"""x ** p, for a number p only."""')
+    clone.edit(TENSOR, POW_DOC, '"""x ** p, for a number p only.')
     env = {**ENV, "PYTHONPATH": str(clone.root), "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "tito", "module", "complete", "03_activations"]
     runs = [
