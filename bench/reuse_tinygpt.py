@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -125,13 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help=f"folder for the figures (default {OUT})")
     args = parser.parse_args(argv)
     report = measure(QUICK if args.quick else None)
-    print(f"{'':36}{'reused':>9}{'new':>7}   reused share")
-    for name, (reused, new) in report["rows"].items():
-        print(f"{name:36}{reused:>9,}{new:>7,}   {share(reused, new):6.1%}")
-    print("new layer classes:", report["new_classes"])
-    print("new functions in the step:", report["new_functions"])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "reuse_tinygpt.json").write_text(json.dumps({**report, "quick": args.quick}, indent=2) + "\n")
+    lines = [f"{'':36}{'reused':>9}{'new':>7}   reused share"]
+    for name, (reused, new) in report["rows"].items():
+        lines.append(f"{name:36}{reused:>9,}{new:>7,}   {share(reused, new):6.1%}")
+    lines += [f"new layer classes: {report['new_classes']}", f"new functions in the step: {report['new_functions']}"]
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted, the JSON is written
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails silently
     return 0
 
 
