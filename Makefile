@@ -6,14 +6,14 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-DOIT   := $(BIN)/python -m doit
+DOIT   := TINYTORCH_REPORT=quiet $(BIN)/python -m doit  # tito.reporter: one line per task
 TITO   := $(BIN)/tito
 
 .DEFAULT_GOAL := all
 .PHONY: all install build test complete release status timeline notebooks milestones bench mutants clean help
 
-all: install  ## set up, build everything, show the timeline (the timeline shows even when a checkpoint fails)
-	@$(DOIT) --continue; status=$$?; $(TITO) checkpoint timeline || status=$$?; exit $$status
+all: install  ## set up, build everything, show your progress (also when a checkpoint fails)
+	@$(DOIT) --continue; status=$$?; $(TITO) checkpoint timeline --horizontal || status=$$?; exit $$status
 
 install: $(VENV)/.installed  ## create .venv and install TinyTorch with its dependencies
 
@@ -60,4 +60,4 @@ clean:  ## remove everything generated (build/ and the exported package files)
 	find tinytorch/core -name '*.py' ! -name '__init__.py' -delete
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@awk -F ':.*## ' '/^[a-z]+:.*## / { printf "  make %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

@@ -20,7 +20,7 @@ Modules listed in modules/course.toml whose lesson does not exist yet appear as 
 import sys
 from pathlib import Path
 
-from tito import deps, doit_db, export, lock, manifest, milestones, mutants, notebooks, release, runner
+from tito import deps, doit_db, export, lock, manifest, milestones, mutants, notebooks, release, reporter, runner
 
 COURSE = manifest.load(Path(__file__).parent)
 DOIT_CONFIG = {
@@ -29,6 +29,8 @@ DOIT_CONFIG = {
     "default_tasks": ["export", "checkpoint"],
     "action_string_formatting": "new",
 }
+if reporter.requested():  # make and tito ask for the quiet report; plain `doit` keeps doit's own
+    DOIT_CONFIG["reporter"] = reporter.QuietReporter
 
 READ_ONLY_COMMANDS = {"list", "info", "help", "dumpdb", "tabcompletion"}
 COURSE.build.dir.mkdir(exist_ok=True)  # doit opens its database even to list tasks
@@ -78,7 +80,7 @@ def task_checkpoint():
             "file_dep": file_deps[checkpoint.id],
             "task_dep": task_dep,
             "actions": [(runner.doit_action, [COURSE, checkpoint])],
-            "verbosity": 2,
+            "verbosity": reporter.verbosity(2),
         }
 
 

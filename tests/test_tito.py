@@ -21,7 +21,8 @@ from tito import runner, state
 from tito.manifest import load
 from tito.results import Status
 
-ENV = {"COLUMNS": "120", "NO_COLOR": "1"}
+# `tito` on the PATH, as in an activated .venv: screens then name tito commands (make ones otherwise)
+ENV = {"COLUMNS": "120", "NO_COLOR": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 TENSOR = "modules/02_tensor/tensor.py"
 POW_DOC = '"""x ** p for a number p (a tensor exponent is not supported).'  # the docstring's first line
 NEG = 'return Tensor.from_op(-self.data, "neg", (self,))'

@@ -73,7 +73,9 @@ def require_available(course: Course, module: Module) -> None:
 
 def run_doit(course: Course, *args: str, quiet: bool = False) -> tuple[int, str]:
     """Run `python -m doit ARGS` in the course root, echoing its output as it comes (unless quiet)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    from tito import reporter
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **{reporter.ENVIRONMENT: reporter.HEADINGS})
     command = [sys.executable, "-m", "doit", *args]
     process = subprocess.Popen(
         command, cwd=course.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

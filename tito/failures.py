@@ -190,3 +190,29 @@ def export_problem(course: Course, upto: Module) -> export.ExportError | None:
 def error_place(course: Course, error: export.ExportError) -> Place | None:
     """The lesson line an export error names (None when it is about the whole file)."""
     return _place(course, error.path, error.line, "") if error.line else None
+
+
+def grouped(found: list[Failure]) -> list[list[Failure]]:
+    """Failures with the same first message line at the same lesson line, together (8 tests that
+    stop at one stub are one thing to fix), in the order they first occur."""
+    groups: dict[tuple, list[Failure]] = {}
+    for failure in found:
+        place = (failure.look_at[0].path, failure.look_at[0].line) if failure.look_at else None
+        groups.setdefault((first_line(failure.message), place), []).append(failure)
+    return list(groups.values())
+
+
+def first_line(message: str) -> str:
+    return next((line.strip() for line in message.splitlines() if line.strip()), "(no message)")
+
+
+def group_line(group: list[Failure]) -> str:
+    """`✗ tensor.py:84 Tensor.__init__ — message`, or `8 tests stop at the same stub: tensor.py:84 …`
+    (the lesson's file name only: the line is printed under its module's heading)."""
+    first = group[0]
+    place = first.look_at[0] if first.look_at else None
+    where = f"{Path(place.path).name}:{place.line} {place.what} — " if place else f"{first.test} — "
+    if len(group) == 1:
+        return f"✗ {where}{first_line(first.message)}"
+    same = "stub" if first_line(first.message).startswith("NotImplementedError") else "failure"
+    return f"{len(group)} tests stop at the same {same}: {where}{first_line(first.message)}"

@@ -19,6 +19,7 @@ This never runs a test and imports only the standard library (no NumPy, doit or 
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,9 +115,9 @@ class Progress:
         entry = self.next
         if entry is None or entry.state is Status.UNAVAILABLE:
             return None
-        if entry.state is Status.STALE:
+        if entry.state is Status.STALE and tito_on_path():
             return f"tito checkpoint test {self.test_target.checkpoint.id}"
-        return complete_command(entry.module)
+        return complete_command(self.test_target.module if entry.state is Status.STALE else entry.module)
 
     def stage_entries(self, stage: Stage) -> list[Entry]:
         return [e for e in self.entries if e.stage == stage]
@@ -141,8 +142,15 @@ class Progress:
         return {"checkpoints": [e.as_json() for e in self.entries], "stages": stages, "next": self.next_command}
 
 
+def tito_on_path() -> bool:
+    """Is `tito` a command the learner can type (an activated .venv)? If not, they use make."""
+    return shutil.which("tito") is not None
+
+
 def complete_command(module: Module) -> str:
-    return f"tito module complete {module.id}"
+    if tito_on_path():
+        return f"tito module complete {module.id}"
+    return f"make complete MODULE={module.id}"
 
 
 @dataclass(frozen=True)
