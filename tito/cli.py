@@ -8,6 +8,7 @@ return to a view (tito.views) and an exit code. It decides nothing about the cou
     tito checkpoint unlock                         tito module complete NAME [--skip-test]
     tito hint NAME [--level N]
     tito milestone list                            tito milestone run NAME [--quick]
+    tito watch [NAME]
 
 Reading commands (status, timeline, unlock) only read doit's database and build/checkpoints/*.json
 (tito.state); they import neither NumPy nor doit. Commands that build run doit in a subprocess from
@@ -325,6 +326,19 @@ def cmd_hint(args, course: Course) -> int:
     return OK
 
 
+def cmd_watch(args, root: Path) -> int:
+    from tito import watch
+
+    course = load(root)
+    if args.name is None:
+        entry = state.compute(root, course).next
+        module = entry.module if entry is not None else course.modules[-1]
+    else:
+        module = course.find_module(args.name)
+    require_available(module, root)
+    return watch.watch(course, module, root, out())
+
+
 # ------------------------------------------------------------------------------------------ parsing
 
 
@@ -335,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=formatter,
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"tito {__version__}")
-    groups = parser.add_subparsers(dest="group", metavar="{checkpoint,module,milestone,grade,autograder,hint}")
+    groups = parser.add_subparsers(dest="group", metavar="{checkpoint,module,milestone,watch,grade,autograder,hint}")
 
     checkpoint = groups.add_parser(
         "checkpoint", help="progress and checkpoint runs", epilog=EPILOG, formatter_class=formatter
@@ -375,18 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     complete.set_defaults(handler=cmd_complete)
     module.set_defaults(handler=lambda args, course: _help(module))
 
-    milestone = groups.add_parser("milestone", help="history re-run on your framework: list, run",
-                                  epilog=EPILOG, formatter_class=formatter)  # fmt: skip
-    milestone_commands = milestone.add_subparsers(dest="command", metavar="{list,run}")
-    listing = milestone_commands.add_parser("list", help="each milestone, what unlocks it, its state and figure",
-                                            epilog=EPILOG, formatter_class=formatter)  # fmt: skip
-    listing.set_defaults(handler=cmd_milestone_list)
-    trial = milestone_commands.add_parser("run", help="run a milestone whose checkpoints have passed",
-                                          epilog=EPILOG, formatter_class=formatter)  # fmt: skip
-    trial.add_argument("name", metavar="NAME", help="03_backprop, backprop, 03, 3 or the year 1986")
-    trial.add_argument("--quick", action="store_true", help="the small run the test suite uses")
-    trial.set_defaults(handler=cmd_milestone_run)
-    milestone.set_defaults(handler=lambda args, root: _help(milestone))
+    groups = parser.add_subparsers(dest="group", metavar="{checkpoint,module,milestone,watch,grade,autograder,hint}")
 
     grading = groups.add_parser("grade", help="grade a class: each learner's checkpoints, in isolation",
                                 description=grade.__doc__.split("\n\n")[0], formatter_class=formatter)  # fmt: skip
