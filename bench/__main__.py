@@ -5,6 +5,11 @@ Each thread count runs in a fresh worker process whose BLAS (and PyTorch) is lim
 threads before NumPy is imported: a BLAS thread pool cannot be resized reliably once it started.
 The JSON holds one run per thread count, each with the BLAS library and thread count actually in
 effect (read back with threadpoolctl when it is installed).
+
+A topic runs only once every module it uses has passed its checkpoint (found from the bench file's
+imports and this runner's, inside functions too, through the course's import graph); the others are
+skipped with a line saying which modules they wait for, so `make bench` works at every stage of the
+student edition.
 """
 from __future__ import annotations
 
@@ -20,14 +25,18 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.harness import QUICK_VARIABLE, torch
+from bench.needs import skip_line, waiting_for
+from tito import state
 from tito.manifest import load
 from tito.runner import BLAS_THREAD_VARIABLES, blas_threads
 
-OUT = load(Path(__file__).resolve().parents[1]).build.bench
+COURSE = load(Path(__file__).resolve().parents[1])
+OUT = COURSE.build.bench
+HERE = Path(__file__).parent
 
 
 def topics(selected: list[str]) -> list[str]:
-    found = sorted(p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py"))
+    found = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
     unknown = set(selected) - set(found)
     if unknown:
         sys.exit(f"unknown benchmark(s) {sorted(unknown)}; available: {found}")
@@ -121,7 +130,12 @@ def main(argv: list[str]) -> int:
         Console().print("[yellow]PyTorch is not installed: ratios are left blank (pip install torch==2.13.0)[/]")
     args.out.mkdir(parents=True, exist_ok=True)
     status = 0
+    progress = state.compute(COURSE)
     for topic in topics(args.topics):
+        waiting = waiting_for([HERE / f"bench_{topic}.py", Path(__file__)], progress)  # the worker uses setup
+        if waiting:
+            Console().print(skip_line(f"bench/{topic}", waiting), markup=False)
+            continue
         runs = []
         for threads in args.threads:
             result = args.out / f".{topic}.{threads}.json"

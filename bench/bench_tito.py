@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from bench.harness import Measurement, median_time
-from tests.conftest import make_copy
+from tito.manifest import load
 
 STATUS_GOAL_S = 0.25
 DOIT_GOAL_S = 0.5
@@ -42,10 +43,19 @@ def timed(call, repeat: int = 10, warmup: int = 2) -> tuple[float, float]:
     return wall, cpu
 
 
+def fresh_copy(destination: Path, source: Path = Path(".")) -> None:
+    """This course as a fresh clone has it: no build/, no .venv, no exported package files."""
+    ignore = shutil.ignore_patterns("build", ".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache")
+    shutil.copytree(source, destination, ignore=ignore)
+    for module in load(destination).modules:
+        for path in module.exported_files:
+            (destination / path).unlink(missing_ok=True)
+
+
 def run() -> list[Measurement]:
     with tempfile.TemporaryDirectory(prefix="bench-tito-") as scratch:
         root = Path(scratch) / "course"
-        make_copy(root)  # every lesson this checkout has
+        fresh_copy(root)  # every lesson this checkout has
         build, env = _runner(root, "-m", "doit", "--continue")
         build()
         everything_passes = build().returncode == 0  # the second run: is plain `doit` a no-op?

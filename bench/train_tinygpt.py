@@ -30,11 +30,16 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from tinytorch.core.autograd import no_grad
-from tinytorch.core.dataloader import DataLoader
-from tinytorch.core.optimizers import AdamW, CosineWithWarmup, clip_grad_norm
-from tinytorch.core.setup import rng, set_seed
-from tinytorch.core.tinygpt import CharTokenizer, GPTConfig, TextWindows, TinyGPT, load_shakespeare, shakespeare_split
+try:
+    from tinytorch.core.autograd import no_grad
+    from tinytorch.core.dataloader import DataLoader
+    from tinytorch.core.optimizers import AdamW, CosineWithWarmup, clip_grad_norm
+    from tinytorch.core.setup import rng, set_seed
+    from tinytorch.core.tinygpt import CharTokenizer, GPTConfig, TextWindows, TinyGPT, load_shakespeare, shakespeare_split
+
+    NOT_EXPORTED = None
+except ImportError as error:  # a fresh clone: the lessons are not exported yet; main() says so
+    NOT_EXPORTED = error
 from tito.manifest import load
 
 OUT = load(Path(__file__).resolve().parents[1]).build.tinygpt
@@ -65,7 +70,35 @@ def parse_args(argv=None):
     add("--out", type=Path, default=OUT, help="folder for the checkpoint, vocabulary and report")
     add("--resume", action="store_true", help="continue from the checkpoint in --out")
     add("--quiet", action="store_true", help="no progress bar or log lines")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for problem in invalid(args):
+        parser.error(problem)
+    return args
+
+
+AT_LEAST_ONE = ("iters", "batch_size", "block_size", "n_layer", "n_head", "n_embd", "eval_interval", "eval_iters",
+                "final_eval_iters")  # fmt: skip
+AT_LEAST_ZERO = ("warmup", "weight_decay", "grad_clip", "sample_tokens", "min_lr")
+
+
+def invalid(args) -> list[str]:
+    """Every setting that cannot work, as a sentence naming the option (argparse prints the first)."""
+    problems = [f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}"
+                for name in AT_LEAST_ONE if getattr(args, name) < 1]  # fmt: skip
+    problems += [f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}"
+                 for name in AT_LEAST_ZERO if getattr(args, name) < 0]  # fmt: skip
+    if not 0 <= args.dropout < 1:
+        problems.append(f"--dropout must be in [0, 1), got {args.dropout}")
+    if not 0 < args.lr:
+        problems.append(f"--lr must be positive, got {args.lr}")
+    elif args.min_lr > args.lr:
+        problems.append(f"--min-lr ({args.min_lr}) must not exceed --lr ({args.lr})")
+    if args.n_head >= 1 and args.n_embd % args.n_head:
+        problems.append(f"--n-embd ({args.n_embd}) must be a multiple of --n-head ({args.n_head})")
+    if args.iters >= 1 and args.warmup >= args.iters:
+        problems.append(f"--warmup ({args.warmup}) must be fewer than --iters ({args.iters}): "
+                        f"try --warmup {args.iters // 10}")  # fmt: skip
+    return problems
 
 
 def param_groups(model, weight_decay):
@@ -238,7 +271,19 @@ def _jsonable(args):
 
 
 def main(argv=None):
-    train(parse_args(argv))
+    args = parse_args(argv)
+    if NOT_EXPORTED is not None:
+        print(f"{NOT_EXPORTED}. Run `make` first: it exports your lessons into the tinytorch package.",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    from bench.needs import skip_line, waiting_for
+    from tito import state
+
+    waiting = waiting_for([Path(__file__)], state.compute(load(Path(__file__).resolve().parents[1])))
+    if waiting:
+        print(skip_line("training TinyGPT", waiting), file=sys.stderr)
+        return 1
+    train(args)
     return 0
 
 

@@ -82,3 +82,13 @@ def make_copy(destination: Path, module_count: int | None = None) -> CourseCopy:
 def foundation(tmp_path) -> CourseCopy:
     """A fresh copy holding the Foundation stage (modules 01-03, checkpoints 00-02)."""
     return make_copy(tmp_path / "course", module_count=3)
+
+
+@pytest.fixture
+def student_foundation(tmp_path) -> CourseCopy:
+    """The Foundation stage of the student edition, untouched: every solution a stub."""
+    from tito import release
+
+    course = make_copy(tmp_path / "course", module_count=3)
+    release.build_release(course.root, tmp_path / "learner")
+    return CourseCopy(tmp_path / "learner")

@@ -89,6 +89,11 @@ def test_the_learners_journey(course, tmp_path):
     assert f"not run ({ids[1]}–{ids[-1]}): waiting for checkpoint:{ids[0]}" in first.stdout
     assert f"Next: make complete MODULE={modules[0].id}" in first.stdout, "the timeline ends with a typable step"
     assert all(len(line) <= 80 for line in shown), "nothing wider than the terminal"
+    # at this stage every benchmark waits, and says for what
+    benches = learner.run(sys.executable, "-m", "bench", "architecture", "training", "optim", "inference", "tinygpt")
+    assert benches.returncode == 0 and benches.stdout.count("skipped: waits for 01_setup") == 5, benches.stdout
+    gpt = learner.run(sys.executable, "-m", "bench.train_tinygpt", "--iters", "30", "--warmup", "3")
+    assert gpt.returncode == 1 and f"skipped: waits for 01_setup … {modules[-1].id} to pass" in gpt.stderr
     after_make = states(learner)
     assert "passed" not in after_make.values()
     assert after_make[ids[0]] == "failed" and all(after_make[i] == "locked" for i in ids[1:])

@@ -183,6 +183,7 @@ def test_no_exported_files_no_build_and_no_instructor_tests(course, built):
 
 def test_the_readme_is_the_learners(course, built):
     readme = (built / "README.md").read_text()
+    assert readme.splitlines()[2].startswith("**This is the student edition.**"), "it says which edition it is"
     assert "make install" in readme and "make complete MODULE=" in readme and "jupytext --sync" in readme
     assert release.MODULE_TABLE not in readme
     for module in load(course.root).modules:

@@ -3,19 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from tito import release
-
-from .conftest import CourseCopy, make_copy
+from .conftest import CourseCopy
 
 QUIET = {"TINYTORCH_REPORT": "quiet", "COLUMNS": "80"}
 
 
 @pytest.fixture
-def stubs(tmp_path) -> CourseCopy:
-    """The Foundation stage of the student edition: every solution a stub."""
-    course = make_copy(tmp_path / "course", module_count=3)
-    release.build_release(course.root, tmp_path / "learner")
-    return CourseCopy(tmp_path / "learner")
+def stubs(student_foundation) -> CourseCopy:
+    return student_foundation
 
 
 def test_the_quiet_report_says_each_thing_once(stubs):

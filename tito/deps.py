@@ -26,14 +26,15 @@ PACKAGE = "tinytorch"
 MILESTONE_KIT = Path("milestones") / "kit.py"  # shared by every milestone script
 
 
-def imported_targets(code: str, package: str = PACKAGE) -> set[str]:
-    """`core.X` names imported at module level by `code` (absolute or `from .X` relative imports)."""
+def imported_targets(code: str, package: str = PACKAGE, everywhere: bool = False) -> set[str]:
+    """`core.X` names imported at module level by `code` (absolute or `from .X` relative imports);
+    `everywhere` adds the imports inside functions (what a script needs by the time it has run)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
         return set()  # export reports the error with its line; here it just has no known imports
     found = set()
-    for node in _module_level(tree.body):
+    for node in ast.walk(tree) if everywhere else _module_level(tree.body):
         found |= _namespace_imports(node, package)
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -146,10 +147,11 @@ def import_graph(course: Course, cache: ImportCache | None = None) -> dict[str, 
     return graph
 
 
-def reachable_targets(course: Course, code: str, graph: dict[str, set[str]] | None = None) -> set[str]:
+def reachable_targets(course: Course, code: str, graph: dict[str, set[str]] | None = None,
+                      everywhere: bool = False) -> set[str]:  # fmt: skip
     """Every course target reached from `code` through imports, transitively."""
     graph = graph if graph is not None else import_graph(course)
-    return _closure(imported_targets(code), graph)
+    return _closure(imported_targets(code, everywhere=everywhere), graph)
 
 
 def _closure(start, graph: dict[str, set[str]]) -> set[str]:
