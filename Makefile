@@ -17,11 +17,24 @@ all: install  ## set up, build everything, show your progress (also when a check
 
 install: $(VENV)/.installed  ## create .venv and install TinyTorch with its dependencies
 
+# A .venv copied or moved from another folder still runs that folder's code: its `tito` script and
+# its editable install point there. The stamp records the folder it was made for; another one means
+# reinstalling TinyTorch here (other packages are kept: they do not depend on the folder).
+MADE_FOR := $(strip $(shell cat $(VENV)/.installed 2>/dev/null))
+ifneq ($(MADE_FOR),)
+ifneq ($(MADE_FOR),$(CURDIR))
+.PHONY: $(VENV)/.installed
+endif
+endif
+
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@if [ -n "$(MADE_FOR)" ] && [ "$(MADE_FOR)" != "$(CURDIR)" ]; then \
+	  echo "$(VENV) was made for $(MADE_FOR): reinstalling TinyTorch for $(CURDIR)"; \
+	  $(BIN)/python -m pip install --quiet --force-reinstall --no-deps -e .; fi
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	@touch $@
+	@echo "$(CURDIR)" > $@
 
 build: install  ## export every module and run every checkpoint (doit)
 	$(DOIT)

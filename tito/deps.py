@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import ast
 import json
+import sys
 from pathlib import Path
 
 from tinytorch._names import MODULE_ALIASES, NAMESPACES, SUBMODULES
-from tito.export import ExportError, collect, write_atomic
+from tito.export import ExportError, collect, read_source, write_atomic
 from tito.manifest import Checkpoint, Course, Module, export_path
 
 PACKAGE = "tinytorch"
@@ -95,10 +96,36 @@ def export_code_by_target(course: Course, module: Module) -> dict[str, str]:
     if not source.is_file():
         return {}
     try:
-        exports = collect(module, source.read_text(encoding="utf-8"))
+        exports = collect(module, read_source(source, module.source))
     except ExportError:
         return {}  # the export task reports it; until it is fixed the lesson has no known imports
     return {target: "\n".join("\n".join(code) for _, code in e.chunks) for target, e in exports.items()}
+
+
+def _well_formed(stored) -> bool:
+    """As ImportCache.save writes it: {path: {"stamp": [mtime_ns, size] or None, "value": imports}},
+    the imports of a lesson by target ({target: [names]}), of a checkpoint a list of names."""
+
+    def names(value) -> bool:
+        return isinstance(value, list) and all(isinstance(name, str) for name in value)
+
+    def entry_ok(path, entry) -> bool:
+        if not (isinstance(entry, dict) and entry.keys() == {"stamp", "value"}):
+            return False
+        value = entry["value"]
+        by_target = isinstance(value, dict) and all(names(v) for v in value.values())
+        return (entry["stamp"] is None or isinstance(entry["stamp"], list)) and (
+            by_target if path.startswith("modules/") else names(value))  # fmt: skip
+
+    return isinstance(stored, dict) and all(entry_ok(path, entry) for path, entry in stored.items())
+
+
+def _text_or_empty(path: Path) -> str:
+    """A checkpoint's text for its imports; one that is not UTF-8 has none known (pytest reports it)."""
+    try:
+        return read_source(path)
+    except ExportError:
+        return ""
 
 
 class ImportCache:
@@ -110,10 +137,22 @@ class ImportCache:
 
     def __init__(self, course: Course):
         self.root, self.path, self.fresh = course.root, course.build.imports, {}
+        self.stored = self._load(course)
+
+    def _load(self, course: Course) -> dict:
+        """The stored entries; a damaged cache is reported once and rebuilt, never trusted."""
         try:
-            self.stored = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.stored = {}
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as error:
+            problem = f"unreadable ({error})"
+        else:
+            if _well_formed(stored):
+                return stored
+            problem = f"not an import cache (a JSON {type(stored).__name__} of the wrong shape)"
+        print(f"warning: {course.relative(self.path)} is {problem}; rebuilding it", file=sys.stderr)
+        return {}
 
     def get(self, relative: Path, compute):
         path = self.root / relative
@@ -198,6 +237,5 @@ def _file_deps(course: Course, files: dict[str, Path], *shared: Path) -> dict[st
 
 def _reached_files(course: Course, relative: Path, cache: ImportCache, graph: dict[str, set[str]]) -> list[str]:
     """The exported files reached from one file's imports, as sorted relative paths."""
-    path = course.root / relative
-    imports = cache.get(relative, lambda: sorted(imported_targets(path.read_text(encoding="utf-8"))))
+    imports = cache.get(relative, lambda: sorted(imported_targets(_text_or_empty(course.root / relative))))
     return sorted(export_path(t).as_posix() for t in _closure(imports, graph))

@@ -11,11 +11,14 @@ Readers take no lock (tito.lock is for writers).
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,3 +100,17 @@ def quarantine_if_corrupt(course: Course) -> Path | None:
         db.rename(aside)
         print(f"{error}; moved it to {course.relative(aside)}. Every task will be checked again.", file=sys.stderr)
         return aside
+
+
+def stand_in_if_corrupt(course: Course) -> Path | None:
+    """For commands that only read (`doit list --status`): an unreadable database is reported and
+    left where it is (moving it needs the build lock); doit gets an empty stand-in, so every task
+    truthfully shows as not known to be up to date. Returns the stand-in's path, or None."""
+    try:
+        read(course)
+        return None
+    except CorruptDatabase as error:
+        print(f"{error}: every task is shown as not up to date; the next build moves it aside.", file=sys.stderr)
+    folder = Path(tempfile.mkdtemp(prefix="tinytorch-doit-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder / "stand-in.db"

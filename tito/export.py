@@ -20,6 +20,8 @@ own line numbers and map exported lines back to them, and jupytext's cells carry
 from __future__ import annotations
 
 import ast
+import codecs
+import hashlib
 import json
 import os
 import re
@@ -161,6 +163,26 @@ def render(module: Module, export: Export) -> tuple[str, list[int]]:
     return "\n".join(out) + "\n", origin
 
 
+def read_source(path: Path, shown: Path | None = None) -> str:
+    """A lesson's text: UTF-8, with or without a byte-order mark (editors on Windows add one).
+
+    Anything else is an ExportError naming the line and the byte, never a UnicodeDecodeError: one
+    stray byte must not stop the whole task graph from loading.
+    """
+    data = path.read_bytes()
+    body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = error.start + len(data) - len(body)
+        line = data.count(b"\n", 0, offset) + 1
+        raise ExportError(
+            shown or path, line,
+            f"byte 0x{data[offset]:02x} (file offset {offset}) is not UTF-8; "
+            "save the file as UTF-8 (in most editors: File > Save with Encoding)",
+        ) from None  # fmt: skip
+
+
 def write_atomic(path: Path, text: str) -> bool:
     """Write via a temp file and rename; skip the write when the bytes are unchanged."""
     data = text.encode("utf-8")
@@ -183,7 +205,7 @@ def build(course: Course, module: Module) -> dict[str, tuple[str, list[int]]]:
     source = course.root / module.source
     if not source.is_file():
         raise ExportError(module.source, 0, "the lesson file does not exist")
-    text = source.read_text(encoding="utf-8")
+    text = read_source(source, module.source)
     check_syntax(module.source, text)
     return {target: render(module, export) for target, export in collect(module, text).items()}
 
@@ -210,8 +232,30 @@ def source_line(course: Course, target: str, exported_line: int) -> int | None:
         return None  # not exported through tito (or the map was removed): no lesson line to show
 
 
+def digests(course: Course, module: Module) -> dict[str, str | None]:
+    """MD5 of each exported file as it is now (None when missing)."""
+    found = {}
+    for path in module.exported_files:
+        try:
+            found[path.as_posix()] = hashlib.md5((course.root / path).read_bytes()).hexdigest()
+        except OSError:
+            found[path.as_posix()] = None
+    return found
+
+
+def exports_intact(task, values, course: Course, module: Module) -> bool:
+    """doit `uptodate` check: the exported files are still what the last export wrote.
+
+    doit re-runs a task when its file_dep changes, not when someone edits its targets; a hand-edited
+    `tinytorch/core/*.py` would otherwise stay wrong (its checkpoint failing at a correct lesson line)
+    until the lesson itself changed. A mismatch makes doit export again, restoring the file.
+    """
+    return values.get("digests") == digests(course, module)
+
+
 def doit_action(course: Course, module: Module):
-    """The `export:NN_name` task's action: a lesson error fails the task with its location, no traceback."""
+    """The `export:NN_name` task's action: a lesson error fails the task with its location, no traceback.
+    On success it returns the files' digests, which doit stores for `exports_intact`."""
     from doit.exceptions import TaskFailed
 
     try:
@@ -219,4 +263,4 @@ def doit_action(course: Course, module: Module):
             print(f"exported {course.relative(path)}")
     except ExportError as error:
         return TaskFailed(f"{error}\nThe previous export was left untouched.")
-    return True
+    return {"digests": digests(course, module)}

@@ -78,7 +78,7 @@ def _frame(frame: Frame, root: Path) -> tuple[str | None, int, str]:
 
 def _place(course: Course, path: str, line: int, what: str) -> Place:
     try:
-        code = (course.root / path).read_text(encoding="utf-8").splitlines()[line - 1].strip()
+        code = (course.root / path).read_text(encoding="utf-8", errors="replace").splitlines()[line - 1].strip()
     except (OSError, IndexError):
         code = ""
     return Place(path, line, what, code)
@@ -104,7 +104,7 @@ def used_names(path: Path, line: int) -> list[str]:
     """Names, attributes and operator methods used by the statement at `line`, classes last."""
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError):
+    except (OSError, SyntaxError, ValueError):  # ValueError: not UTF-8, which export reports
         return []
     statement = next(
         (n for n in ast.walk(tree) if isinstance(n, ast.stmt) and not isinstance(n, (ast.FunctionDef, ast.ClassDef))
@@ -132,9 +132,9 @@ def definitions(course: Course, module: Module) -> dict[str, tuple[int, str]]:
     """name -> (lesson line, what) for the lesson's export cells: functions, classes, their methods,
     and attributes assigned onto classes (`Tensor.sum = _reduction(...)` points at `_reduction`)."""
     try:
-        text = (course.root / module.source).read_text(encoding="utf-8")
+        text = export.read_source(course.root / module.source)
         tree = ast.parse(text)
-    except (OSError, SyntaxError):
+    except (OSError, SyntaxError, export.ExportError):
         return {}
     cells = export.split_cells(text)
     spans = []

@@ -33,7 +33,7 @@ def count_tests(path: Path) -> int:
     """Test functions defined in a checkpoint file, for k/n when collection itself failed."""
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError):
+    except (OSError, SyntaxError, ValueError):  # ValueError: not UTF-8
         return 0
     return sum(isinstance(n, ast.FunctionDef) and n.name.startswith("test_") for n in tree.body)
 
