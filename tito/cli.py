@@ -24,12 +24,13 @@ import os
 import subprocess
 import sys
 
-from tito import __version__, autograder, grade, state
+from tito import __version__, autograder, grade, state, terminal
 from tito.lock import EXIT_BUSY
 from tito.manifest import Course, Module, UnknownName, load
 from tito.results import Status
 
 OK, FAILED, USAGE, ENVIRONMENT = 0, 1, 2, 3
+CLOSED_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
 
 EPILOG = """\
 exit codes:
@@ -82,12 +83,13 @@ def run_doit(course: Course, *args: str, quiet: bool = False) -> tuple[int, str]
         command, cwd=course.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     lines = []
+    stdout = terminal.safe_stream()
     try:
         for line in process.stdout:
             lines.append(line)
             if not quiet:
-                sys.stdout.write(line)
-                sys.stdout.flush()
+                stdout.write(line)
+                stdout.flush()
     finally:
         returncode = process.wait()
     output = "".join(lines)
@@ -430,3 +432,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tito ... | head -1`: the reader has gone, nobody is left to tell
+        terminal.silence_closed_pipe()
+        return CLOSED_PIPE

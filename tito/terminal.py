@@ -11,14 +11,13 @@ import io
 import os
 import sys
 
-from rich.console import Console
-
-# Each icon tito prints, and how it reads in ASCII. Words, not punctuation, so the state stays clear.
+# Each symbol tito prints, spelled in ASCII in the same number of terminal cells (an emoji takes two),
+# so tables laid out by Rich stay aligned after the swap. The state word always follows the icon.
 ASCII = {
-    "✅": "[ok]", "❌": "[x]", "🔄": "[stale]", "🚀": "[>]", "🔒": "[locked]", "⏳": "[later]",
-    "🎯": "*", "📍": ">", "👉": "->", "🎉": "!", "🔓": "[unlocked]", "🏆": "[trophy]", "⏭": ">>",
-    "✓": "+", "✗": "x", "↻": "~", "•": "-", "·": "-", "→": "->", "—": "-", "–": "-", "…": "...",
-    "█": "#", "▓": ".", "─": "-", "️": "",
+    "✅": "ok", "❌": "XX", "🔄": "~~", "🚀": "->", "🔒": "--", "⏳": "..", "🎯": "* ", "📍": "> ",
+    "👉": "=>", "🎉": "!!", "🔓": "++", "🏆": "**", "⏭": ">", "✓": "+", "✗": "x", "↻": "~", "•": "-",
+    "·": "-", "→": ">", "—": "-", "–": "-", "…": "~", "█": "#", "▓": ".", "░": ":", "▒": "+", "─": "-",
+    "▁": "_", "▂": "_", "▃": "-", "▄": "-", "▅": "=", "▆": "=", "▇": "#", "️": "",
 }  # fmt: skip
 
 
@@ -66,8 +65,10 @@ def safe_stream(stream=None):
     return stream if encodable("✅█", getattr(stream, "encoding", None)) else Transliterating(stream)
 
 
-def console(stream=None) -> Console:
+def console(stream=None):
     """A Rich console on `stream`. In a pipe Rich assumes 80 columns unless COLUMNS says otherwise."""
+    from rich.console import Console  # here, not at the top: `tito checkpoint status --json` needs no Rich
+
     return Console(file=safe_stream(stream), highlight=False, emoji=False, soft_wrap=False)
 
 

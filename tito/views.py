@@ -44,10 +44,12 @@ _console: Console | None = None
 
 
 def console() -> Console:
-    """The one Console tito prints with."""
+    """The one Console tito prints with (tito.terminal: any width, encoding, colour setting)."""
     global _console
     if _console is None:
-        _console = Console(highlight=False, emoji=False)  # emoji are written as characters
+        from tito import terminal
+
+        _console = terminal.console()
     return _console
 
 
