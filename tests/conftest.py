@@ -90,5 +90,5 @@ def student_foundation(tmp_path) -> CourseCopy:
     from tito import release
 
     course = make_copy(tmp_path / "course", module_count=3)
-    release.build_release(course.root, tmp_path / "learner")
+    release.build_release(load(course.root), tmp_path / "learner")
     return CourseCopy(tmp_path / "learner")

@@ -328,17 +328,16 @@ def cmd_hint(args, course: Course) -> int:
     return OK
 
 
-def cmd_watch(args, root: Path) -> int:
+def cmd_watch(args, course: Course) -> int:
     from tito import watch
 
-    course = load(root)
     if args.name is None:
-        entry = state.compute(root, course).next
+        entry = state.compute(course).next
         module = entry.module if entry is not None else course.modules[-1]
     else:
         module = course.find_module(args.name)
-    require_available(module, root)
-    return watch.watch(course, module, root, out())
+    require_available(course, module)
+    return watch.watch(course, module, out())
 
 
 # ------------------------------------------------------------------------------------------ parsing

@@ -81,7 +81,7 @@ def start_observer(root: Path, events: queue.Queue):
     return observer
 
 
-def panel(progress: state.Progress, module: Module, run: Run, root: Path) -> Panel:
+def panel(progress: state.Progress, module: Module, run: Run) -> Panel:
     """The watched module's checkpoint and every one before it, with the last save and its failures."""
     table = Table(box=None, padding=(0, 1), pad_edge=False, show_header=False)
     table.add_column(no_wrap=True)
@@ -98,7 +98,7 @@ def panel(progress: state.Progress, module: Module, run: Run, root: Path) -> Pan
         lines += [Text(line, overflow="ellipsis", no_wrap=True) for line in run.report]
     target = progress.entry(module.checkpoint)
     if target.state == "failed":
-        found = failures.failures(progress.course, target, root)
+        found = failures.failures(progress.course, target)
         lines += [Text(failures.group_line(g), style="red", no_wrap=True, overflow="ellipsis")
                   for g in failures.grouped(found)]  # fmt: skip
     lines.append(Text("Save a lesson to re-run its checkpoints · Ctrl-C to stop", style="dim"))
@@ -106,34 +106,34 @@ def panel(progress: state.Progress, module: Module, run: Run, root: Path) -> Pan
     return Panel(Group(*lines), title=title, title_align="left", border_style="cyan")
 
 
-def build(course: Course, module: Module, root: Path, saved: list[str]) -> Run:
+def build(course: Course, module: Module, saved: list[str]) -> Run:
     from tito.cli import run_doit
 
     started = time.monotonic()
-    _, output = run_doit(root, module.checkpoint.task, quiet=True)
+    _, output = run_doit(course, module.checkpoint.task, quiet=True)
     report = [line for line in output.splitlines() if line.strip()]
     return Run(saved, time.strftime("%H:%M:%S"), time.monotonic() - started, report)
 
 
-def watch(course: Course, module: Module, root: Path, console) -> int:
+def watch(course: Course, module: Module, console) -> int:
     """Watch until Ctrl-C; each save builds `checkpoint:NN` of `module` and redraws the panel."""
     from rich.live import Live
 
     events: queue.Queue = queue.Queue()
-    observer = start_observer(root, events)
+    observer = start_observer(course.root, events)
     run = Run()
     live = Live(console=console, auto_refresh=False) if console.is_terminal else None
     show = (lambda p: live.update(p, refresh=True)) if live else console.print
     try:
         if live:
             live.start()
-        show(panel(state.compute(root, course), module, run, root))
+        show(panel(state.compute(course), module, run))
         while True:
             first = events.get()  # blocks until a save; Ctrl-C interrupts it
             saved = saved_sources(events, first)
             show(Text(f"saved {', '.join(saved)}: running {module.checkpoint.task} through the task graph…"))
-            run = build(course, module, root, saved)  # the build writes only outside WATCHED
-            show(panel(state.compute(root, course), module, run, root))
+            run = build(course, module, saved)  # the build writes only outside WATCHED
+            show(panel(state.compute(course), module, run))
     except KeyboardInterrupt:
         return 0
     finally:
