@@ -41,7 +41,8 @@ exit codes:
   3  environment problem: the build lock timed out (TINYTORCH_LOCK_TIMEOUT), the module is not yet
      available in this course, no course was found, or doit itself failed
 
-NAME accepts 09_autograd, autograd, 09 or 9; checkpoint ids accept 8, 08 or the name.
+NAME accepts 09_autograd, autograd, 09 or 9 (module numbers). NN accepts 8 or 08 (checkpoint numbers:
+checkpoint 08 belongs to module 09), the checkpoint's name (differentiation) or its module's name.
 """
 
 
@@ -110,7 +111,7 @@ def cmd_status(args, course: Course) -> int:
         return OK
     from tito.views import status_view
 
-    out().print(status_view(progress, detailed=args.detailed))
+    out().print(status_view(progress, detailed=args.detailed, width=out().width))
     return OK
 
 
@@ -155,12 +156,12 @@ def cmd_milestone_run(args, course: Course) -> int:
 
 
 def cmd_unlock(args, course: Course) -> int:
-    from tito import deps, runner
+    from tito import deps
     from tito.views import unlock_view
 
     progress = state.compute(course)
     warn(progress)
-    entry = progress.next
+    entry = progress.target
     needs = []
     if entry is not None and entry.state is not Status.UNAVAILABLE:
         module, checkpoint = entry.module, entry.checkpoint
@@ -170,7 +171,8 @@ def cmd_unlock(args, course: Course) -> int:
                 if p not in {f.as_posix() for f in module.exported_files}]  # fmt: skip
         if used:
             needs.append(f"the earlier modules it builds on: {', '.join(used)}")
-        needs.append(f"{runner.count_tests(course.root / checkpoint.file)} tests of {checkpoint.file.as_posix()} passing")
+        tests = f"all {entry.tests_total} tests" if entry.result else "every test"  # cases, as status counts
+        needs.append(f"{tests} of {checkpoint.file.as_posix()} passing")
     out().print(unlock_view(progress, needs))
     return OK
 
@@ -205,7 +207,7 @@ def show(course: Course, module: Module, outcome, progress: state.Progress | Non
         out().print(views.celebration(progress, outcome.entry, title))
         return OK
     if isinstance(outcome, complete.ExportFailed):
-        out().print(views.export_failure(outcome.error, failures.error_place(course, outcome.error), module.id))
+        out().print(views.export_failure(outcome.error, failures.error_place(course, outcome.error), module))
         return FAILED
     if isinstance(outcome, complete.CheckpointFailed):
         found = failures.failures(course, outcome.culprit)
@@ -222,7 +224,7 @@ def show(course: Course, module: Module, outcome, progress: state.Progress | Non
     culprit = outcome.culprit  # complete.NotUpToDate
     reasons = "; ".join(culprit.reasons) or "its inputs changed during the run"
     out().print(f"Checkpoint {culprit.checkpoint.id} is {culprit.label}: {reasons}. "
-                f"Run `tito module complete {module.id}` again.")  # fmt: skip
+                f"Run `{state.complete_command(module)}` again.")  # fmt: skip
     return FAILED
 
 
@@ -250,7 +252,7 @@ def cmd_complete(args, course: Course) -> int:
         return code
     exported = ", ".join(p.as_posix() for p in module.exported_files)
     out().print(f"✅ Exported {module.source.as_posix()} → {exported} (tests skipped: run "
-                f"`tito module complete {module.id}` to unlock checkpoint {module.checkpoint.id}).")  # fmt: skip
+                f"`{state.complete_command(module)}` to unlock checkpoint {module.checkpoint.id}).")  # fmt: skip
     return OK
 
 
@@ -261,9 +263,12 @@ def cmd_test(args, course: Course) -> int:
         progress = state.compute(course)
         entry = progress.test_target
         if entry is None:
+            from tito.views import position
+
+            out().print(position(progress))
             following = progress.next
-            more = f"; checkpoint {following.checkpoint.id} ({following.module.id}) is not yet available"
-            print(f"Every available checkpoint has passed{more if following else ''}. Nothing to test.")
+            if following is not None:  # only checkpoints this copy of the course does not have are left
+                out().print(f"Every available checkpoint has passed; {following.title} is not yet available.")
             return OK
         module = entry.module
     return through_graph(course, module, title="Checkpoint passed")
@@ -306,7 +311,7 @@ def cmd_run(args, course: Course) -> int:
                 f"{entry.tests_passed}/{entry.tests_total} tests.")  # fmt: skip
     if entry.state is not Status.PASSED:
         out().print(f"   Status shows it as {entry.label} ({'; '.join(entry.reasons)}): run "
-                    f"`tito checkpoint test {checkpoint.id}` to record it in the task graph.")  # fmt: skip
+                    f"`{state.test_command(entry)}` to record it in the task graph.")  # fmt: skip
     return OK
 
 
@@ -367,11 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.set_defaults(handler=cmd_timeline)
     test = commands.add_parser("test", help="run a checkpoint through the task graph (default: the next one)",
                                epilog=EPILOG, formatter_class=formatter)  # fmt: skip
-    test.add_argument("checkpoint", nargs="?", metavar="NN", help="checkpoint id (8, 08) or name")
+    test.add_argument("checkpoint", nargs="?", metavar="NN", help="checkpoint 8, 08, differentiation, or its module: autograd, 09_autograd")
     test.set_defaults(handler=cmd_test)
     run = commands.add_parser("run", help="export its lessons, then run one checkpoint directly",
                               epilog=EPILOG, formatter_class=formatter)  # fmt: skip
-    run.add_argument("checkpoint", metavar="NN", help="checkpoint id (8, 08) or name")
+    run.add_argument("checkpoint", metavar="NN", help="checkpoint 8, 08, differentiation, or its module: autograd, 09_autograd")
     run.add_argument("--verbose", "-v", action="store_true", help="show each test live as it runs")
     run.set_defaults(handler=cmd_run)
     unlock = commands.add_parser("unlock", help="the next checkpoint to unlock, what it needs, what to run",

@@ -205,10 +205,11 @@ class Course:
         raise UnknownName("module", name, _closest(key, valid + [m.name for m in self.modules]), valid)
 
     def find_checkpoint(self, name: str) -> Checkpoint:
-        """Accept `8`, `08` or the checkpoint's name (`differentiation`)."""
+        """Accept `8`, `08`, the checkpoint's name (`differentiation`) or its module's name
+        (`09_autograd`, `autograd`). A number is always the checkpoint's own."""
         key = str(name).strip().lower()
         for c in self.checkpoints:
-            if key == c.name or (key.isdigit() and int(key) == int(c.id)):
+            if key in (c.name, c.module_id, c.module_id.split("_", 1)[1]) or (key.isdigit() and int(key) == int(c.id)):
                 return c
         valid = [c.id for c in self.checkpoints]
         raise UnknownName("checkpoint", name, _closest(key, valid + [c.name for c in self.checkpoints]), valid)

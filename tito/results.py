@@ -93,6 +93,26 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class Ran:
+    """A function of the exported package that a failed test ran, and how many passing tests ran it too."""
+
+    path: str
+    line: int  # its first line (a decorator's, when decorated)
+    name: str  # qualified: `Tensor.__init__`, `_binary.<locals>.method`
+    passing: int
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "line": self.line, "name": self.name, "passing": self.passing}
+
+    @classmethod
+    def from_json(cls, data, where: str = "ran") -> Ran:
+        if not isinstance(data, dict):
+            raise InvalidResult(f"{where}: not an object")
+        return cls(_get(data, "path", str, where), _get(data, "line", int, where), _get(data, "name", str, where),
+                   _get(data, "passing", int, where))  # fmt: skip
+
+
+@dataclass(frozen=True)
 class TestRecord:
     """One test of a checkpoint run, as the pytest plugin saw it."""
 
@@ -104,6 +124,9 @@ class TestRecord:
     duration: float
     message: str = ""  # the failure or skip reason
     traceback: tuple[Frame, ...] = ()  # innermost last
+    # A failed test's functions of the exported package, those the fewest passing tests ran first:
+    # where a wrong value most likely comes from (tito.pytest_plugin).
+    executed: tuple[Ran, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -113,6 +136,7 @@ class TestRecord:
         return {
             "name": self.name, "nodeid": self.nodeid, "outcome": self.outcome.value, "duration": self.duration,
             "message": self.message, "traceback": [f.to_json() for f in self.traceback],
+            "executed": [r.to_json() for r in self.executed],
         }  # fmt: skip
 
     @classmethod
@@ -125,10 +149,12 @@ class TestRecord:
         if duration < 0:
             raise InvalidResult(f"{where}: negative duration")
         frames = _get(data, "traceback", list, where, [])
+        executed = _get(data, "executed", list, where, [])
         return cls(
             name, _get(data, "nodeid", str, where), _status(_get(data, "outcome", str, where), TEST_OUTCOMES, where),
             duration, _get(data, "message", (str, type(None)), where, "") or "",
             tuple(Frame.from_json(f, f"{where} traceback") for f in frames),
+            tuple(Ran.from_json(r, f"{where} executed") for r in executed),
         )  # fmt: skip
 
 

@@ -56,14 +56,21 @@ class Entry:
 
     @property
     def progress(self) -> float:
-        """Module progress: the fraction of the checkpoint's tests that passed last run.
+        """Module progress: 1 when passed, the fraction of tests that passed when failed, else 0.
 
-        A locked checkpoint counts 0 whatever its old result: it must be earned again once the
-        checkpoints before it pass, and stage progress should not claim otherwise.
+        A stale or locked checkpoint counts 0 whatever its old result: it is not verified now, and
+        every screen (header, stage bars, timeline) must say the same as the passed count.
         """
-        if self.state not in (Status.PASSED, Status.STALE, Status.FAILED) or not self.tests_total:
-            return 0.0
-        return self.tests_passed / self.tests_total
+        if self.state is Status.PASSED:
+            return 1.0
+        if self.state is Status.FAILED and self.tests_total:
+            return self.tests_passed / self.tests_total
+        return 0.0
+
+    @property
+    def title(self) -> str:
+        """`checkpoint 08 · differentiation (module 09_autograd)`: both numbers, everywhere."""
+        return f"checkpoint {self.checkpoint.id} · {self.checkpoint.name} (module {self.module.id})"
 
     @property
     def label(self) -> str:
@@ -111,13 +118,23 @@ class Progress:
         return first or next((e for e in reversed(runnable) if e.state is not Status.PASSED), None)
 
     @property
-    def next_command(self) -> str | None:
+    def target(self) -> Entry | None:
+        """The checkpoint the next step works on: where the learner is, or, when stale checkpoints
+        come first, the one `test_target` runs (the stale ones are re-checked on the way)."""
         entry = self.next
         if entry is None or entry.state is Status.UNAVAILABLE:
+            return entry
+        return self.test_target if entry.state is Status.STALE else entry
+
+    @property
+    def next_command(self) -> str | None:
+        entry, target = self.next, self.target
+        if entry is None or entry.state is Status.UNAVAILABLE:
             return None
-        if entry.state is Status.STALE and tito_on_path():
-            return f"tito checkpoint test {self.test_target.checkpoint.id}"
-        return complete_command(self.test_target.module if entry.state is Status.STALE else entry.module)
+        return test_command(target) if entry.state is Status.STALE else complete_command(target.module)
+
+    def stage_count(self, stage: Stage, state: Status) -> int:
+        return sum(e.state is state for e in self.stage_entries(stage))
 
     def stage_entries(self, stage: Stage) -> list[Entry]:
         return [e for e in self.entries if e.stage == stage]
@@ -135,7 +152,8 @@ class Progress:
                 "name": stage.name,
                 "capability": stage.capability,
                 "checkpoints": [e.checkpoint.id for e in entries],
-                "passed": sum(e.state is Status.PASSED for e in entries),
+                "passed": self.stage_count(stage, Status.PASSED),
+                "stale": self.stage_count(stage, Status.STALE),
                 "total": len(entries),
                 "progress": round(self.stage_progress(stage), 4),
             })  # fmt: skip
@@ -151,6 +169,11 @@ def complete_command(module: Module) -> str:
     if tito_on_path():
         return f"tito module complete {module.id}"
     return f"make complete MODULE={module.id}"
+
+
+def test_command(entry: Entry) -> str:
+    """Re-check a checkpoint through the graph: `tito checkpoint test NN`, or make's equivalent."""
+    return f"tito checkpoint test {entry.checkpoint.id}" if tito_on_path() else complete_command(entry.module)
 
 
 @dataclass(frozen=True)

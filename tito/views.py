@@ -17,8 +17,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from tito.manifest import Module
 from tito.results import RUN_STATUSES, CheckpointResult, Status
-from tito.state import Entry, Progress
+from tito.state import Entry, Progress, complete_command
 
 if TYPE_CHECKING:  # tito.failures imports the exporter: only failure reports need it
     from collections.abc import Sequence
@@ -39,6 +40,7 @@ TEST_MARKS = {Status.PASSED: "✓", Status.FAILED: "✗", Status.SKIPPED: "-"}
 MILESTONE_STYLES = {"achieved": "bold green", "ready": "cyan", "locked": "dim"}
 BAR_WIDTH = 12
 MESSAGE_LINES = 8  # of a failed test's message in the failure report
+WIDE = 100  # columns from which the status table has room for the capability column
 
 _console: Console | None = None
 
@@ -81,24 +83,34 @@ def command(text: str) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------ status
 
 
+def stage_counts(progress: Progress, stage) -> str:
+    """`1/3 checkpoints passed, 2 stale`: the same count as the header's, per stage."""
+    counts = f"{passed_count(progress.stage_entries(stage))} checkpoints passed"
+    stale = progress.stage_count(stage, Status.STALE)
+    return counts + (f", {stale} stale" if stale else "")
+
+
 def stage_heading(progress: Progress, stage) -> Text:
     fraction = progress.stage_progress(stage)
     return Text.assemble(
         "🎯 ", (stage.name, "bold"), "  ", bar(fraction), f" {percent(fraction)}",
-        (f"  {passed_count(progress.stage_entries(stage))} checkpoints passed", "dim"),
+        (f"  {stage_counts(progress, stage)}", "dim"),
     )  # fmt: skip
 
 
-def stage_table(progress: Progress, stage) -> Table:
+def stage_table(progress: Progress, stage, wide: bool = True) -> Table:
+    """One row per checkpoint; the capability column only when there is room for it (a wide terminal)."""
     table = Table(box=None, padding=(0, 1), pad_edge=False)
     for name in ("Checkpoint", "Module", "State"):
         table.add_column(name, no_wrap=True)
     table.add_column("Tests", justify="right", no_wrap=True)
-    table.add_column("Capability")
+    if wide:
+        table.add_column("Capability")
     for entry in progress.stage_entries(stage):
         tests = f"{entry.tests_passed}/{entry.tests_total}" if entry.result else "-"
         name = f"{entry.checkpoint.id} {entry.checkpoint.name}"
-        table.add_row(name, entry.module.id, state_text(entry), tests, entry.checkpoint.capability)
+        row = [name, entry.module.id, state_text(entry), tests]
+        table.add_row(*row, *([entry.checkpoint.capability] if wide else []))
     return table
 
 
@@ -108,7 +120,7 @@ def position(progress: Progress) -> Text:
         done = "🏆 Every checkpoint passed: you built a deep-learning framework from scratch."
         return Text(done, style="bold green")
     where = f"📍 You are at {entry.module.id} · {entry.module.title} ({entry.stage.name}), "
-    where += f"checkpoint {entry.checkpoint.id} {entry.checkpoint.name}: {entry.label}"
+    where += f"checkpoint {entry.checkpoint.id} · {entry.checkpoint.name}: {entry.label}"
     if entry.reasons and entry.state is not Status.UNAVAILABLE:
         where += f" ({entry.reasons[0]})"
     return Text(where)
@@ -123,12 +135,16 @@ def next_step(progress: Progress) -> Text:
     return Text.assemble("👉 Next: ", command(progress.next_command))
 
 
-def status_view(progress: Progress, detailed: bool = False) -> Group:
-    total = f" · {progress.passed} of {len(progress.entries)} checkpoints passed"
-    parts: list = [Text.assemble(("TinyTorch", "bold"), total), ""]
+def header(progress: Progress) -> str:
+    stale = sum(e.state is Status.STALE for e in progress.entries)
+    return f"{progress.passed} of {len(progress.entries)} checkpoints passed" + (f", {stale} stale" if stale else "")
+
+
+def status_view(progress: Progress, detailed: bool = False, width: int = 120) -> Group:
+    parts: list = [Text.assemble(("TinyTorch", "bold"), f" · {header(progress)}"), ""]
     for stage in progress.course.stages:
         capability = Text(f"   {stage.capability}", style="italic")
-        parts += [stage_heading(progress, stage), capability, stage_table(progress, stage), ""]
+        parts += [stage_heading(progress, stage), capability, stage_table(progress, stage, width >= WIDE), ""]
     if detailed:
         parts += [details(progress), ""]
     return Group(*parts, position(progress), next_step(progress))
@@ -159,10 +175,9 @@ def details(progress: Progress) -> Tree:
 # ---------------------------------------------------------------------------------------- timeline
 
 
-def timeline_tree(progress: Progress, trophies: Sequence[MilestoneState] = ()) -> Tree:
-    """Stages and modules; each milestone (🏆) hangs under the checkpoint that unlocks it."""
-    title = f"🚀 Your TinyTorch journey · {progress.passed}/{len(progress.entries)} checkpoints passed"
-    tree = Tree(Text(title, style="bold"))
+def timeline_tree(progress: Progress, trophies: Sequence[MilestoneState] = ()) -> Group:
+    """Stages and modules; each milestone (🏆) hangs under the checkpoint that unlocks it; then the next step."""
+    tree = Tree(Text(f"🚀 Your TinyTorch journey · {header(progress)}", style="bold"))
     for stage in progress.course.stages:
         heading = f" · {percent(progress.stage_progress(stage))} · "
         node = tree.add(Text.assemble("🎯 ", (stage.name, "bold"), heading, (stage.capability, "italic")))
@@ -174,7 +189,7 @@ def timeline_tree(progress: Progress, trophies: Sequence[MilestoneState] = ()) -
             ))  # fmt: skip
             for trophy in (t for t in trophies if t.unlocked_by == c):
                 branch.add(trophy_text(trophy))
-    return tree
+    return Group(tree, next_step(progress))
 
 
 def trophy_text(trophy: MilestoneState) -> Text:
@@ -188,12 +203,14 @@ def timeline_horizontal(progress: Progress) -> Group:
     lines: list = []
     for stage in progress.course.stages:
         fraction = progress.stage_progress(stage)
-        lines.append(Text.assemble("🎯 ", (stage.name, "bold"), " ", bar(fraction), f" {percent(fraction)}"))
+        lines.append(Text.assemble("🎯 ", (stage.name, "bold"), " ", bar(fraction), f" {percent(fraction)}",
+                                   (f"  {stage_counts(progress, stage)}", "dim")))  # fmt: skip
         chain = Text("   ")
         for number, entry in enumerate(progress.stage_entries(stage)):
             if number:
                 chain.append(" ── ", style="dim")
-            label = f"{ICONS[entry.state]} {entry.module.title} {percent(entry.progress)}"
+            shown = percent(entry.progress) if entry.state in (Status.PASSED, Status.FAILED) else entry.label
+            label = f"{ICONS[entry.state]} {entry.module.title} {shown}"
             chain.append(label, style=STYLES[entry.state])
         lines += [chain, ""]
     return Group(*lines, next_step(progress))
@@ -203,7 +220,8 @@ def timeline_horizontal(progress: Progress) -> Group:
 
 
 def unlock_view(progress: Progress, needs: list[str]) -> Group:
-    entry = progress.next
+    """The checkpoint the next step unlocks (the same one `next_command` names), and what it needs."""
+    entry = progress.target
     if entry is None:
         return Group(position(progress))
     c, m = entry.checkpoint, entry.module
@@ -218,9 +236,11 @@ def unlock_view(progress: Progress, needs: list[str]) -> Group:
     ]  # fmt: skip
     lines += [Text(f"   ↻ {reason}", style="yellow") for reason in entry.reasons]
     earlier = progress.entries[: progress.entries.index(entry)]
-    if earlier:
-        span = "checkpoint 00" if len(earlier) == 1 else f"checkpoints 00–{earlier[-1].checkpoint.id}"
-        lines.append(Text(f"   ✅ {span} passed"))
+    for state, words in ((Status.PASSED, "passed"), (Status.STALE, "stale: re-checked on the way")):
+        ids = [e.checkpoint.id for e in earlier if e.state is state]
+        if ids:
+            span = f"checkpoint {ids[0]}" if len(ids) == 1 else f"checkpoints {', '.join(ids)}"
+            lines.append(Text(f"   {ICONS[state]} {span} {words}"))
     lines.append(Text("   Needs:"))
     lines += [Text(f"     • {need}") for need in needs]
     lines.append(Text.assemble("   👉 Run: ", command(progress.next_command)))
@@ -235,8 +255,8 @@ def celebration(progress: Progress, entry: Entry, title: str = "Module complete"
     stage_entries = progress.stage_entries(stage)
     fraction = progress.stage_progress(stage)
     lines = [
-        Text(f"🎉 Checkpoint {c.id} · {c.name} passed: {entry.tests_passed}/{entry.tests_total} tests",
-             style="bold green"),
+        Text(f"🎉 Checkpoint {c.id} · {c.name} passed (module {entry.module.id}): "
+             f"{entry.tests_passed}/{entry.tests_total} tests", style="bold green"),
         Text.assemble("🔓 Capability unlocked: ", (c.capability, "bold")),
         Text.assemble(f"🎯 {stage.name} ", bar(fraction), f" {percent(fraction)}  "
                       f"({passed_count(stage_entries)} checkpoints)"),
@@ -268,28 +288,37 @@ def place_text(label: str, place: Place) -> Text:
 
 def failure_report(entry: Entry, found: list[Failure], blocked_target: Entry | None = None) -> Group:
     c = entry.checkpoint
-    headline = f"❌ Checkpoint {c.id} · {c.name} failed: {entry.tests_passed}/{entry.tests_total} tests passed"
+    headline = (f"❌ Checkpoint {c.id} · {c.name} failed (module {entry.module.id}): "
+                f"{entry.tests_passed}/{entry.tests_total} tests passed")  # fmt: skip
     if entry.result and entry.result.note:
         headline += f" ({entry.result.note})"
     lines = [Text(headline, style="bold red")]
     if blocked_target is not None:
         lines.append(Text(f"   It must pass before checkpoint {blocked_target.checkpoint.id} "
                           f"({blocked_target.module.id}) can run."))  # fmt: skip
-    for failure in found:
+    from tito.failures import grouped
+
+    for group in grouped(found):
+        failure, same = group[0], [f.test for f in group[1:]]
         lines.append(Text.assemble("   ✗ ", (failure.test, "bold")))
+        if same:
+            lines.append(Text(f"     and {len(same)} more failing the same way: {', '.join(same)}", style="dim"))
         message = [line for line in failure.message.splitlines() if line.strip()] or ["(no message)"]
         lines += [Text(f"       {line}", style="red") for line in message[:MESSAGE_LINES]]
         if len(message) > MESSAGE_LINES:
             lines.append(Text(f"       … {len(message) - MESSAGE_LINES} more lines", style="dim"))
         lines += [place_text("look at", place) for place in failure.look_at]
+        if not failure.look_at:
+            lines.append(Text("     look at: no lesson line found; the test's line below shows what it expected",
+                              style="dim"))  # fmt: skip
         if failure.test_place is not None:
             lines.append(place_text("test   ", failure.test_place))
-    again = f"tito module complete {entry.module.id}"
+    again = complete_command(entry.module)
     lines.append(Text.assemble("   Fix the lesson, then run ", command(again), " again."))
     return Group(*lines)
 
 
-def export_failure(error: ExportError, place: Place | None, module_id: str) -> Group:
+def export_failure(error: ExportError, place: Place | None, module: Module) -> Group:
     lines = [
         Text("❌ Export failed: the lesson could not be turned into package code.", style="bold red"),
         Text(f"   {error}", style="red"),
@@ -297,7 +326,7 @@ def export_failure(error: ExportError, place: Place | None, module_id: str) -> G
     if place is not None and place.code:
         lines.append(Text(f"       {place.code}", style="dim"))
     lines.append(Text.assemble(f"   The previous export was left untouched. Fix {error.path} and run ",
-                               command(f"tito module complete {module_id}"), " again."))  # fmt: skip
+                               command(complete_command(module)), " again."))  # fmt: skip
     return Group(*lines)
 
 
