@@ -42,7 +42,8 @@ except ImportError as error:  # a fresh clone: the lessons are not exported yet;
     NOT_EXPORTED = error
 from tito.manifest import load
 
-OUT = load(Path(__file__).resolve().parents[1]).build.tinygpt
+COURSE = load(Path(__file__).resolve().parents[1])
+OUT = COURSE.build.tinygpt
 CHECKPOINT, VOCAB, REPORT = "checkpoint.npz", "vocab.json", "report.json"
 FINAL_EVAL_BATCHES = 200
 
@@ -279,7 +280,7 @@ def main(argv=None):
     from bench.needs import skip_line, waiting_for
     from tito import state
 
-    waiting = waiting_for([Path(__file__)], state.compute(load(Path(__file__).resolve().parents[1])))
+    waiting = waiting_for([Path(__file__)], state.compute(COURSE))
     if waiting:
         print(skip_line("training TinyGPT", waiting), file=sys.stderr)
         return 1
