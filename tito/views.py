@@ -209,7 +209,7 @@ def timeline_horizontal(progress: Progress) -> Group:
         for number, entry in enumerate(progress.stage_entries(stage)):
             if number:
                 chain.append(" ── ", style="dim")
-            shown = percent(entry.progress) if entry.state in (Status.PASSED, Status.FAILED) else entry.label
+            shown = entry.label if entry.state is Status.STALE else percent(entry.progress)  # 0% is not "stale"
             label = f"{ICONS[entry.state]} {entry.module.title} {shown}"
             chain.append(label, style=STYLES[entry.state])
         lines += [chain, ""]
