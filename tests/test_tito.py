@@ -151,7 +151,7 @@ def test_a_broken_function_gives_a_focused_failure_report(clone):
     clone.edit(TENSOR, NEG, "return Tensor.from_op(-self.data + undefined_name, \"neg\", (self,))")
     result = tito(clone, "module", "complete", "tensor")
     assert result.returncode == 1
-    assert f"Checkpoint 01 · foundation failed: {FOUNDATION - 1}/{FOUNDATION} tests passed" in result.stdout
+    assert f"Checkpoint 01 · foundation failed (module 02_tensor): {FOUNDATION - 1}/{FOUNDATION} tests passed" in result.stdout
     assert "✗ test_reflected_operators" in result.stdout
     assert "NameError: name 'undefined_name' is not defined" in result.stdout
     lesson_line = 1 + clone.path(TENSOR).read_text().splitlines().index(
