@@ -1,6 +1,8 @@
 """The quiet doit report (tito.reporter) that make and tito ask for; plain doit keeps doit's own."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .conftest import CourseCopy
@@ -19,7 +21,7 @@ def test_the_quiet_report_says_each_thing_once(stubs):
 
     assert result.returncode != 0
     assert lines[0] == "exported 3 lessons (01_setup … 03_activations)"
-    assert lines[1] == "✗ module 01_setup · checkpoint 00 environment: 0/6 tests passed"
+    assert re.fullmatch(r"✗ module 01_setup · checkpoint 00 environment: 0/\d+ tests passed", lines[1]), lines[1]
     assert lines[-1] == "⏭ 2 checkpoints not run (01–02): waiting for checkpoint:00 to pass first"
     assert not {"UnmetDependency", "TaskFailed", "did not pass"} & set(result.stdout.split()), result.stdout
     assert sum("NotImplementedError" in line for line in lines) <= 3, "at most three failure groups, clipped"
