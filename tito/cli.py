@@ -395,7 +395,23 @@ def build_parser() -> argparse.ArgumentParser:
     complete.set_defaults(handler=cmd_complete)
     module.set_defaults(handler=lambda args, course: _help(module))
 
-    groups = parser.add_subparsers(dest="group", metavar="{checkpoint,module,milestone,watch,grade,autograder,hint}")
+    milestone = groups.add_parser("milestone", help="history re-run on your framework: list, run",
+                                  epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    milestone_commands = milestone.add_subparsers(dest="command", metavar="{list,run}")
+    listing = milestone_commands.add_parser("list", help="each milestone, what unlocks it, its state and figure",
+                                            epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    listing.set_defaults(handler=cmd_milestone_list)
+    trial = milestone_commands.add_parser("run", help="run a milestone whose checkpoints have passed",
+                                          epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    trial.add_argument("name", metavar="NAME", help="03_backprop, backprop, 03, 3 or the year 1986")
+    trial.add_argument("--quick", action="store_true", help="the small run the test suite uses")
+    trial.set_defaults(handler=cmd_milestone_run)
+    milestone.set_defaults(handler=lambda args, root: _help(milestone))
+
+    watching = groups.add_parser("watch", help="re-run a module's checkpoints each time you save a lesson",
+                                 epilog=EPILOG, formatter_class=formatter)  # fmt: skip
+    watching.add_argument("name", nargs="?", metavar="NAME", help="the module to watch (default: where you are)")
+    watching.set_defaults(handler=cmd_watch)
 
     grading = groups.add_parser("grade", help="grade a class: each learner's checkpoints, in isolation",
                                 description=grade.__doc__.split("\n\n")[0], formatter_class=formatter)  # fmt: skip
