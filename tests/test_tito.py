@@ -201,7 +201,7 @@ def test_checkpoint_run_directly(clone):
     assert [states(clone)[n] for n in ("00", "01", "02")] == ["passed"] * 3
     clone.edit(TENSOR, 'self.data**exponent, "pow"', 'self.data**exponent + 1, "pow"')
     failed = tito(clone, "checkpoint", "run", "1")  # the lesson is exported first, so the edit counts
-    assert failed.returncode == 1 and f"failed: {FOUNDATION - 1}/{FOUNDATION}" in failed.stdout
+    assert failed.returncode == 1 and f"failed (module 02_tensor): {FOUNDATION - 1}/{FOUNDATION}" in failed.stdout
     assert "test_reflected_operators" in failed.stdout and "❌ failed" in failed.stdout
     assert states(clone)["01"] == "failed"
     clone.edit(TENSOR, 'self.data**exponent + 1, "pow"', 'self.data**exponent, "pow"')
