@@ -11,7 +11,9 @@ point into the lesson, most specific first:
 1. the package functions the failing test ran and no passing test ran (recorded by the plugin);
 2. the lesson definitions the failing statement uses: `x ** 2` -> `__pow__` -> the function assigned
    to `Tensor.__pow__`; `2 - x` -> `__rsub__`; `Tensor.__sub__, Tensor.__rsub__ = _binary(...)` ->
-   that assignment (the operator is made there); literals such as `-2.0` use no operator;
+   that assignment (the operator is made there); literals such as `-2.0` use no operator; a function
+   found this way is followed by what it hands its work to when a lesson factory made that and the
+   test ran it (`_max` -> `_max_values = _reduction("max", np.max)`);
 3. the other functions it ran, the ones fewer passing tests ran first.
 
 Only modules that are not passed (the checkpoint's own, and any earlier one that is not verified)
@@ -21,7 +23,7 @@ When nothing is left the report says "no lesson line found" rather than guess.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tito import export
@@ -102,7 +104,10 @@ def wrong_value_places(course: Course, module: Module, test: TestRecord, failing
             if place is not None:
                 (ran_alone if ran.passing == 0 else ran_shared).append(place)
     named = suspects(course, module, failing, open_modules)
-    confirmed = [p for p in named if any(_same(p, r) for r in ran_alone + ran_shared)]
+    ran = ran_alone + ran_shared
+    lessons = {m.source.as_posix(): m for m in open_modules}
+    confirmed = [p for p in named if any(_same(p, r) for r in ran)]
+    confirmed = [found for p in confirmed for found in [p, *delegates(course, p, lessons[p.path], ran)]]
     places: list[Place] = []
     for place in [*confirmed, *ran_alone, *named, *ran_shared]:
         if len(places) < MAX_PLACES and all((p.path, p.line) != (place.path, place.line) for p in places):
@@ -115,6 +120,20 @@ def _same(named: Place, ran: Place) -> bool:
     made by a lesson function whose inner function ran (`_binary.<locals>.method`)."""
     same_line = (named.path, named.line) == (ran.path, ran.line)
     return same_line or bool(named.made_by) and ran.what.startswith(f"{named.made_by}.<locals>.")
+
+
+def delegates(course: Course, function: Place, module: Module, ran: list[Place]) -> list[Place]:
+    """What a lesson function the test ran hands its work to, when a lesson factory made it and its
+    inner function ran too: `_max` calls `_max_values = _reduction("max", np.max)`, whose arguments
+    are as likely to be wrong as `_max` itself."""
+    index = definitions(course, module)
+    places = []
+    for name in dict.fromkeys(names_in_function(course.root / function.path, function.line)):
+        line, what, made_by = index.get(name, (0, "", ""))
+        place = replace(_place(course, function.path, line, what), made_by=made_by)
+        if made_by and any(_same(place, r) for r in ran):
+            places.append(place)
+    return places
 
 
 def _frame(frame: Frame, root: Path) -> tuple[str | None, int, str]:
@@ -156,12 +175,8 @@ def used_names(path: Path, line: int) -> list[str]:
 
     `a - b` uses `__sub__`; `2 - b` (a number on the left) uses `__rsub__`; `-2.0` is a literal.
     """
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):  # ValueError: not UTF-8, which export reports
-        return []
     statement = next(
-        (n for n in ast.walk(tree) if isinstance(n, ast.stmt) and not isinstance(n, (ast.FunctionDef, ast.ClassDef))
+        (n for n in ast.walk(_parsed(path)) if isinstance(n, ast.stmt) and not isinstance(n, (ast.FunctionDef, ast.ClassDef))
          and n.lineno <= line <= (n.end_lineno or n.lineno)), None,
     )  # fmt: skip
     if statement is None:
@@ -183,6 +198,21 @@ def used_names(path: Path, line: int) -> list[str]:
             names.append(node.name)
     classes_last = sorted(dict.fromkeys(names), key=lambda n: n[:1].isupper())
     return classes_last
+
+
+def names_in_function(path: Path, line: int) -> list[str]:
+    """The plain names used by the function defined at `line` (its first line, decorators included)."""
+    functions = (n for n in ast.walk(_parsed(path)) if isinstance(n, ast.FunctionDef) and _first_line(n) == line)
+    function = next(functions, None)
+    return [n.id for n in ast.walk(function) if isinstance(n, ast.Name)] if function else []
+
+
+def _parsed(path: Path) -> ast.Module:
+    """The file's syntax tree; an empty one when it cannot be read or parsed (export reports why)."""
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):  # ValueError: not UTF-8
+        return ast.Module(body=[], type_ignores=[])
 
 
 def definitions(course: Course, module: Module) -> dict[str, tuple[int, str, str]]:
@@ -213,6 +243,8 @@ def definitions(course: Course, module: Module) -> dict[str, tuple[int, str, str
             for target in node.targets:
                 for attribute, value in _pairs(target, node.value):
                     index.setdefault(attribute.attr, _resolve(index, value, node.lineno, ast.unparse(attribute)))
+                if isinstance(target, ast.Name) and _factory(node.value) in index:  # _max_values = _reduction(...)
+                    index.setdefault(target.id, (node.lineno, target.id, _factory(node.value)))
     return index
 
 
@@ -239,8 +271,12 @@ def _resolve(index: dict, value: ast.expr, line: int, shown: str) -> tuple[int, 
     (`_binary("sub", np.subtract)`), the assignment itself, whose arguments are what is specific."""
     if isinstance(value, ast.Name) and value.id in index:
         return index[value.id]
-    factory = value.func.id if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) else ""
-    return line, shown, factory
+    return line, shown, _factory(value)
+
+
+def _factory(value: ast.expr) -> str:
+    """The function a call like `_binary("sub", np.subtract)` calls by name ("" for anything else)."""
+    return value.func.id if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) else ""
 
 
 def export_problem(course: Course, upto: Module) -> export.ExportError | None:
