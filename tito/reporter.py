@@ -52,23 +52,10 @@ class QuietReporter:
 
     # ---------------------------------------------------------------------------------- doit's hooks
 
-    def initialize(self, tasks, selected_tasks):
-        pass
+    def _nothing_to_say(self, *args):
+        """The hooks where doit's own reporter prints a line per task, ran or not: here, silence."""
 
-    def get_status(self, task):
-        pass
-
-    def execute_task(self, task):
-        pass
-
-    def skip_uptodate(self, task):
-        pass
-
-    def skip_ignore(self, task):
-        pass
-
-    def teardown_task(self, task):
-        pass
+    initialize = get_status = execute_task = skip_uptodate = skip_ignore = teardown_task = _nothing_to_say
 
     def add_success(self, task):
         if not task.actions:
@@ -86,7 +73,7 @@ class QuietReporter:
 
         if isinstance(fail, UnmetDependency):
             if task.actions:  # a group task (`checkpoint`) waits for its members, which are counted
-                    self.unmet.append((task.name, fail.message.strip().splitlines()[-1]))
+                self.unmet.append((task.name, fail.message.strip().splitlines()[-1]))
             return
         self.ran += 1
         self.failed += 1
