@@ -1,5 +1,7 @@
 """A quiet doit reporter for learners: one line per task that ran, each failure once.
 
+Owns what `make` and `tito` show of a doit run; the failures themselves come from tito.failures.
+
 `make` and `tito` set TINYTORCH_REPORT=quiet, and dodo.py then names `QuietReporter` in DOIT_CONFIG;
 plain `doit` keeps doit's own console reporter (and `--reporter` still chooses any other).
 

@@ -1,5 +1,7 @@
 """Output that works on any terminal: narrow or wide, colour or not, UTF-8 or ASCII, open or closed pipe.
 
+Owns the console tito prints through, the ASCII spelling of its symbols and the closed-pipe exit.
+
 Rich already honours NO_COLOR, TERM=dumb and the COLUMNS variable; what it does not do is spell its
 text for an ASCII-only stream (`PYTHONIOENCODING=ascii`, `LANG=C` on an old system): the icons tito
 uses would end in UnicodeEncodeError. `Console` here writes through `Transliterating`, which swaps each

@@ -1,5 +1,7 @@
 """`tito watch [MODULE]`: save a lesson, see its checkpoints re-run.
 
+Owns the file watching and its live panel; what to re-run is the task graph's decision.
+
 watchdog reports file events under modules/ and checkpoints/ (inotify on Linux, FSEvents on macOS);
 a save of a `.py` file there runs `doit checkpoint:NN` for the watched module, and the task graph
 decides what that means: the exports whose lessons changed, then every checkpoint up to NN whose
