@@ -149,7 +149,7 @@ def cmd_milestone_run(args, course: Course) -> int:
     trophy = next(t for t in milestones.states(progress) if t.milestone == milestone)
     if trophy.missing:
         first = trophy.missing[0]
-        todo = f"tito checkpoint test {first.checkpoint.id}" if first.state == "stale" else state.complete_command(first.module)
+        todo = state.test_command(first) if first.state == "stale" else state.complete_command(first.module)
         out().print(milestone_locked(trophy, todo))
         return FAILED
     return OK if milestones.run(milestone, course, quick=args.quick) == 0 else FAILED
