@@ -168,10 +168,13 @@ def test_the_student_edition_says_what_a_locked_milestone_needs(tmp_path):
     course = make_copy(tmp_path / "course")
     release.build_release(load(course.root), Path("build/release"))
     student = CourseCopy(course.root / "build" / "release")
-    done = student.tito("milestone", "run", "1957")
+    activated = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # tito is on PATH
+    done = student.tito("milestone", "run", "1957", env=activated)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Milestone 01 · 1957 The Perceptron uses checkpoints 00, 01, 02, 03" in " ".join(done.stdout.split())
     assert "00 environment (01_setup)" in done.stdout and "Run: tito module complete 01_setup" in done.stdout
+    with_make = student.tito("milestone", "run", "1957", env={"PATH": os.defpath})  # no tito to type
+    assert "Run: make complete MODULE=01_setup" in with_make.stdout, with_make.stdout
     wide = {"COLUMNS": "200"}  # one table row, one tree line per milestone
     listed = student.tito("milestone", "list", env=wide)
     assert listed.returncode == 0 and listed.stdout.count("locked until checkpoint") == 6
