@@ -15,6 +15,7 @@ from tito.manifest import load
 ROOT = Path(__file__).resolve().parents[1]
 TOOLING = ["dodo.py", "pyproject.toml", "Makefile", "tito", "tinytorch", "bench", "milestones"]
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+MAKE_RECURSION = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")  # what make passes down to the makes it starts
 
 
 @dataclass
@@ -25,7 +26,10 @@ class CourseCopy:
 
     def run(self, *args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
         environment = dict(os.environ, PYTHONPATH=str(self.root), PYTHONDONTWRITEBYTECODE="1", **(env or {}))
-        environment.pop("TINYTORCH_ROOT", None)
+        # a learner's shell: no course of ours, and no enclosing make (`make test` runs these tests; a
+        # make started inside it would print "Entering directory" lines no learner sees)
+        for variable in ("TINYTORCH_ROOT", *MAKE_RECURSION):
+            environment.pop(variable, None)
         return subprocess.run(
             args, cwd=self.root, env=environment, capture_output=True, text=True, timeout=timeout
         )
