@@ -82,7 +82,8 @@ def _verdicts():
 
 
 def test_environment_thresholds_are_the_stated_ones(monkeypatch):
-    monkeypatch.setattr(setup, "matmul_gflops", lambda **options: 0.6)
+    # measured in CPU time (cpu_time=True), so that a busy machine does not fail the check
+    monkeypatch.setattr(setup, "matmul_gflops", lambda n=256, repeat=5, cpu_time=False: 0.6 if cpu_time else 0.0)
     monkeypatch.setattr(sys, "version_info", (3, 10, 0, "final", 0))
     monkeypatch.setattr(np, "__version__", "1.24.0")
     assert _verdicts()["python >= 3.10"] and _verdicts()["numpy >= 1.24"] and _verdicts()["matmul speed"]

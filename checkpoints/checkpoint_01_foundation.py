@@ -11,6 +11,8 @@ def test_dtypes_follow_pytorch_conventions():
     assert Tensor([1.5, 2.5]).dtype == np.float32
     assert Tensor([[1, 2]]).dtype == np.int64
     assert Tensor(np.ones(2, dtype=np.float64)).dtype == np.float64
+    inner = Tensor(np.ones(2, dtype=np.float64))
+    assert Tensor(inner).data is inner.data  # a Tensor's own array: same dtype, nothing copied
     assert Tensor([1, 2], dtype=np.float32).dtype == np.float32
     assert (Tensor([1.0, 2.0]) * 3).dtype == np.float32  # a Python number keeps float32
     with pytest.raises(TypeError):
