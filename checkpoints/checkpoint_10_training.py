@@ -53,6 +53,7 @@ def test_a_cnn_reads_handwritten_digits():
 def test_evaluate_and_accuracy_by_hand():
     scores = Tensor([[2.0, 1.0], [0.0, 3.0], [5.0, -1.0]])
     assert Accuracy()(scores, Tensor([0, 1, 1])) == pytest.approx(2 / 3)
+    assert Accuracy()(scores, [0, 1, 1]) == pytest.approx(2 / 3)  # targets: a Tensor, an array or a list
     sequences = Tensor(np.array([[[0.9, 0.1], [0.8, 0.2]], [[0.3, 0.7], [0.6, 0.4]]]))  # (batch, time, classes)
     assert Accuracy()(sequences, np.array([[0, 0], [1, 1]])) == 0.75  # the classes are the last axis
     set_seed(1)

@@ -124,7 +124,8 @@ class Accuracy:
     name = "accuracy"
 
     def __call__(self, predictions, targets):
-        ### HINT: argmax over the last axis of predictions.data, compare with the integer targets, mean as a float
+        ### HINT: argmax over the last axis of predictions.data, compare with the integer targets (a Tensor, an array
+        ### HINT: or a list), mean as a float
         ### BEGIN SOLUTION
         labels = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
         return float(np.mean(predictions.data.argmax(axis=-1) == labels))
