@@ -9,11 +9,14 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
+
+from tito.cli import CLOSED_PIPE
 
 from .conftest import CourseCopy, make_copy
 
@@ -120,6 +123,18 @@ def test_checkpoint_commands_accept_module_names(built, tmp_path):
 def test_a_closed_pipe_ends_quietly(built):
     result = built.run("sh", "-c", f"'{sys.executable}' -m tito checkpoint status --json | head -1")
     assert result.stdout == "{\n" and result.stderr == "", result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(SCREENS))
+def test_every_screen_ends_with_141_when_its_reader_is_gone(built, name):
+    read, write = os.pipe()
+    os.close(read)  # the reader left before the first line: every write fails
+    try:
+        result = subprocess.run([sys.executable, "-m", "tito", *SCREENS[name]], cwd=built.root, stdout=write,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(built.root)})  # fmt: skip
+    finally:
+        os.close(write)
+    assert result.returncode == CLOSED_PIPE and result.stderr == "", result.stderr
 
 
 @pytest.mark.parametrize("environment", [{"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "PYTHONIOENCODING": "ascii"}])

@@ -71,7 +71,12 @@ def console(stream=None):
     """A Rich console on `stream`. In a pipe Rich assumes 80 columns unless COLUMNS says otherwise."""
     from rich.console import Console  # here, not at the top: `tito checkpoint status --json` needs no Rich
 
-    return Console(file=safe_stream(stream), highlight=False, emoji=False, soft_wrap=False)
+    class PipeAwareConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # Rich would exit 1; tito.cli ends every closed pipe the same way, quietly with 141
+            raise BrokenPipeError
+
+    return PipeAwareConsole(file=safe_stream(stream), highlight=False, emoji=False, soft_wrap=False)
 
 
 def silence_closed_pipe() -> None:
