@@ -247,6 +247,23 @@ def test_loss_gradients_and_known_values():
     assert pred.grad.data.tolist() == [[0.0, 0.5], [1.0, 2.0]]  # 2 (pred - target) / 4
 
 
+def test_probability_cross_entropy_values_ties_and_batched_products():
+    # BinaryCrossEntropy on probabilities: the formula, and p clipped to [eps, 1 - eps] (finite at 0 and 1)
+    loss = BinaryCrossEntropy()(Tensor([0.9, 0.2]), np.array([1.0, 0.0]))
+    assert abs(loss.item() - -(np.log(0.9) + np.log(0.8)) / 2) < 1e-6
+    sure = BinaryCrossEntropy(eps=1e-7)(Tensor(np.array([1.0, 0.0])), np.array([0.0, 1.0]))
+    assert np.isfinite(sure.item()) and abs(sure.item() + np.log(1e-7)) < 1e-3
+    # max: tied maxima share the gradient evenly
+    x = Tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]], requires_grad=True)
+    x.max(axis=1).sum().backward()
+    assert x.grad.data.tolist() == [[0.0, 0.5, 0.5], [0.5, 0.0, 0.5]]
+    x.zero_grad()
+    (x.max(axis=1, keepdims=True) * Tensor([[1.0], [4.0]])).sum().backward()
+    assert x.grad.data.tolist() == [[0.0, 0.5, 0.5], [2.0, 0.0, 2.0]]
+    # a batch of matrices times one matrix (a Dense layer on a sequence): both gradients
+    assert gradient_check(lambda a, b: a @ b, Tensor(rand(2, 3, 4)), Tensor(rand(4, 5, seed=1))).ok
+
+
 def test_loss_finite_differences():
     generator = np.random.default_rng(5)
     assert gradient_check(MeanSquaredError(), Tensor(rand(4, 3)), rand(4, 3, seed=1)).ok
