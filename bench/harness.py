@@ -66,7 +66,12 @@ def median_clocks(fns, repeat: int = 10, warmup: int = 2) -> list[tuple[float, f
 
     The CPU time of the calling thread is what a one-thread run costs without the waits of a busy
     machine: on a shared machine it is the steadier figure (meaningless with several threads, whose
-    work it does not count)."""
+    work it does not count).
+
+    Each timed call follows an untimed call of the same function: with two threads, a library's
+    worker threads keep spinning on the second core for a while after its call returns (OpenMP's
+    and OpenBLAS's wait policies), so a call timed right after the *other* library's would be
+    charged for them."""
     if quick():
         repeat, warmup = 1, 0
     for _ in range(warmup):
@@ -75,6 +80,8 @@ def median_clocks(fns, repeat: int = 10, warmup: int = 2) -> list[tuple[float, f
     samples = [([], []) for _ in fns]
     for _ in range(repeat):
         for fn, (wall, cpu) in zip(fns, samples):
+            if not quick():
+                fn()  # settles the machine after the other function's call (docstring)
             start, start_cpu = time.perf_counter(), time.thread_time()
             fn()
             cpu.append(time.thread_time() - start_cpu)

@@ -66,6 +66,7 @@ def test_channels_are_summed_and_bias_added():
         ((3, 4), 3, 1, 1, (8, 8)),
         ((2, 5), 3, 2, 1, (9, 7)),
         ((1, 2), (2, 4), 3, 2, (10, 11)),
+        ((8, 4), 3, 1, 1, (32, 32)),  # 295 KB of windows an image: the batch spans several chunks
     ],
 )
 def test_conv2d_matches_numpy_with_stride_and_padding(channels, kernel, stride, padding, size):

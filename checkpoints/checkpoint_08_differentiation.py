@@ -169,6 +169,25 @@ def test_conv2d_gradients_with_stride_and_padding():
     conv.bias.data[:] = [0.5, -0.5, 0.25]
     check_layer(conv, rand(2, 2, 5, 6))
     check_layer(Conv2D(1, 2, (2, 3)), rand(1, 1, 4, 5))
+    check_layer(Conv2D(3, 2, (3, 2), padding=1), rand(2, 3, 5, 4))  # dx as a convolution: stride 1, OC <= C
+
+
+@pytest.mark.parametrize("out_channels", [4, 16], ids=["dx-by-convolution", "dx-by-col2im"])
+def test_conv2d_batch_gradient_is_the_sum_of_its_images(out_channels):
+    """3 images of 8 x 32 x 32 span several of the forward's chunks; one image alone, one chunk."""
+    set_seed(3)
+    conv = Conv2D(8, out_channels, 3, padding=1)
+    images = rand(3, 8, 32, 32, seed=4).astype(np.float32)
+    upstream = rand(3, out_channels, 32, 32, seed=5).astype(np.float32)  # the gradient arriving at the output
+    weights_grads, input_grads = [], []
+    for part in [slice(0, 3), slice(0, 1), slice(1, 2), slice(2, 3)]:
+        x = Tensor(images[part], requires_grad=True)
+        conv.zero_grad()
+        (conv(x) * Tensor(upstream[part])).sum().backward()
+        weights_grads.append(conv.weights.grad.data.copy())
+        input_grads.append(x.grad.data)
+    np.testing.assert_allclose(weights_grads[0], sum(weights_grads[1:]), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(input_grads[0], np.concatenate(input_grads[1:]), rtol=1e-4, atol=1e-4)
 
 
 def test_pooling_gradients():

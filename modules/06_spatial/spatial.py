@@ -201,16 +201,17 @@ assert recorded._op == "im2col" and recorded._saved == {
 # %% [markdown]
 # ## 3. Conv2D: im2col, one matrix product, a reshape
 #
-# The layer owns `weights` of shape (OC, C, KH, KW) and `bias` (OC,). The computation, on arrays:
+# The layer owns `weights` of shape (OC, C, KH, KW) and `bias` (OC,). The computation, on arrays,
+# for a chunk of n images of the batch (why chunks: below):
 #
 # ```
-#   im2col(x)                         (N, C, OH, OW, KH, KW)   a view
-#   .transpose(1, 4, 5, 0, 2, 3)      (C, KH, KW, N, OH, OW)   still a view
-#   .reshape(C·KH·KW, N·OH·OW)        the window matrix        the one copy
-#   weights.reshape(OC, C·KH·KW) @    (OC, N·OH·OW)            BLAS
+#   im2col(x)[chunk]                  (n, C, OH, OW, KH, KW)   a view
+#   .transpose(1, 4, 5, 0, 2, 3)      (C, KH, KW, n, OH, OW)   still a view
+#   .reshape(C·KH·KW, n·OH·OW)        the window matrix        the one copy   (window_matrix)
+#   weights.reshape(OC, C·KH·KW) @    (OC, n·OH·OW)            BLAS
 #   += bias[:, None]                  along each row, in place
-#   .reshape(OC, N, OH, OW)
-#   .transpose(1, 0, 2, 3)            (N, OC, OH, OW)          a view
+#   .reshape(OC, n, OH, OW)
+#   .transpose(1, 0, 2, 3)            (n, OC, OH, OW)          written into out[chunk]
 # ```
 #
 # **One recorded operation, not seven.** Every step above is also a recorded Tensor operation, so
@@ -220,11 +221,22 @@ assert recorded._op == "im2col" and recorded._saved == {
 # multiplied *transposed* (a slow path of BLAS), and the windows' gradients are added back to the
 # input in an order unrelated to where they lie in memory. So frameworks record a convolution as
 # **one** operation, `"conv2d"`, and write its backward rule by hand in the layout of the forward
-# product; it keeps the window matrix, which that rule needs. Module 09 writes the rule and measures
-# both: the chain's forward + backward is about twice as slow (section 10 there).
+# product. Module 09 writes the rule and measures both: the chain's forward + backward is 1.2x to
+# 2x slower (section 10 there).
 #
-# Why windows as *columns* with (N, OH, OW) last, rather than the textbook rows
-# `(N·OH·OW, C·KH·KW) @ weights.T`? Speed: the copy then runs along the input's rows (OW
+# **A few images at a time.** The window matrix of the whole batch is nine times the input (for a
+# 3×3 kernel): 3.5 MB for 32 CIFAR images, 9.4 MB for the wide case of `make bench`. Built in one
+# piece, it is written to main memory and read back from it by the product, and a buffer that
+# large is handed back to the operating system when freed and page-faulted in again at the next
+# step. `batch_chunks` cuts the batch into slices whose window matrix holds about
+# `WINDOW_MATRIX_BYTES` = 512 KB: it stays in the core's cache between the copy and the product, and
+# the allocator hands the same block from chunk to chunk. The operation then keeps only the im2col
+# **view** for backward (the padded input, not the window matrix), and the rule rebuilds each
+# chunk's window matrix when it needs it: a copy, which costs less than keeping nine copies of the
+# input alive from forward to backward. The measurement after the checks compares the two.
+#
+# Why windows as *columns* with (n, OH, OW) last, rather than the textbook rows
+# `(n·OH·OW, C·KH·KW) @ weights.T`? Speed: the copy then runs along the input's rows (OW
 # consecutive pixels for stride 1) instead of hopping KW pixels at a time, and the bias is added
 # along long rows. Both orders give the same numbers; section 3's measurement compares them.
 #
@@ -233,27 +245,56 @@ assert recorded._op == "im2col" and recorded._saved == {
 
 # %%
 #| export
+WINDOW_MATRIX_BYTES = 1 << 19  # one chunk's window matrix: half of a 1 MB L2 cache (section 3's measurement)
+
+
+def batch_chunks(windows):
+    """Slices of the batch axis of (N, C, OH, OW, KH, KW) windows, each a few images whose window
+    matrix holds about WINDOW_MATRIX_BYTES (at least one image per slice)."""
+    images_per_chunk = max(1, WINDOW_MATRIX_BYTES // (windows[0].size * windows.itemsize))
+    return [slice(start, start + images_per_chunk) for start in range(0, windows.shape[0], images_per_chunk)]
+
+
+def window_matrix(windows):
+    """(n, C, OH, OW, KH, KW) windows -> the (C·KH·KW, n·OH·OW) window matrix: the one copy of im2col."""
+    n, C, OH, OW, KH, KW = windows.shape
+    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, n * OH * OW)
+
+
+def convolve(windows, kernels, bias=None):
+    """Windows (N, C, OH, OW, KH, KW) times kernels (OC, C·KH·KW), plus bias (OC,) or None -> (N, OC, OH, OW).
+
+    Arrays in, an array out, a chunk of images at a time (`batch_chunks`); conv2d records it, and
+    Module 09's rule calls it again for the input's gradient.
+    """
+    N, _, OH, OW = windows.shape[:4]
+    ### HINT: Follow the diagram, one slice of images from `batch_chunks` at a time: the kernels times that slice's
+    ### HINT: window matrix; the bias added to each row in place; the product written into the slice's images of an
+    ### HINT: (N, OC, OH, OW) output.
+    ### BEGIN SOLUTION
+    out = np.empty((N, kernels.shape[0], OH, OW), dtype=np.result_type(windows, kernels))
+    for chunk in batch_chunks(windows):
+        images = windows[chunk]
+        product = kernels @ window_matrix(images)  # (OC, n·OH·OW)
+        if bias is not None:
+            product += bias[:, None]
+        out[chunk] = product.reshape(-1, len(images), OH, OW).transpose(1, 0, 2, 3)
+    ### END SOLUTION
+    return out
+
+
 def conv2d(x, weights, bias=None, stride=1, padding=0):
     """Convolution of x (N, C, H, W) with weights (OC, C, KH, KW) and bias (OC,) or None -> (N, OC, OH, OW).
 
-    Computed as the window matrix times the kernels and recorded as one operation, "conv2d", saving
-    the window matrix `columns` (C·KH·KW, N·OH·OW), `input_shape`, `stride` and `padding`; Module 09's
-    `_conv2d_backward` runs it backwards.
+    The im2col windows convolved with the kernels as rows (`convolve`), recorded as one operation,
+    "conv2d", saving the im2col view `windows` (N, C, OH, OW, KH, KW), `stride` and `padding`;
+    Module 09's `_conv2d_backward` runs it backwards.
     """
-    ### HINT: Follow the diagram on NumPy arrays: the windows from im2col become a matrix with one row per
-    ### HINT: (C, KH, KW) and one column per (N, OH, OW); one matrix product with the kernels as rows; the bias
-    ### HINT: added per output channel, in place; then back to (N, OC, OH, OW) as a view.
-    ### BEGIN SOLUTION
     windows = im2col(x, weights.shape[2:], stride, padding).data
-    N, C, OH, OW, KH, KW = windows.shape
-    columns = windows.transpose(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, N * OH * OW)
-    out = weights.data.reshape(weights.shape[0], -1) @ columns
-    if bias is not None:
-        out += bias.data[:, None]
-    out = out.reshape(-1, N, OH, OW).transpose(1, 0, 2, 3)
-    ### END SOLUTION
+    kernels = weights.data.reshape(weights.shape[0], -1)  # (OC, C·KH·KW)
+    out = convolve(windows, kernels, None if bias is None else bias.data)
     parents = (x, weights) if bias is None else (x, weights, bias)
-    return Tensor.from_op(out, "conv2d", parents, columns=columns, input_shape=x.shape, stride=stride, padding=padding)
+    return Tensor.from_op(out, "conv2d", parents, windows=windows, stride=stride, padding=padding)
 
 
 class Conv2D(Module):
@@ -312,7 +353,7 @@ edge_conv = Conv2D(1, 1, (1, 2), bias=False)
 edge_conv.weights.data[:] = edge
 assert edge_conv(Tensor(step)).data[0, 0].tolist() == [[0.0, 1.0, 0.0]] * 4
 recorded = Conv2D(3, 4, 3, padding=1)(Tensor(np.ones((2, 3, 5, 5), dtype=np.float32)))
-assert recorded._op == "conv2d" and recorded._saved["columns"].shape == (27, 2 * 5 * 5)
+assert recorded._op == "conv2d" and recorded._saved["windows"].shape == (2, 3, 5, 5, 3, 3)
 print(Conv2D(3, 16, 3, padding=1))
 
 # %% [markdown]
@@ -359,12 +400,32 @@ rows_s, rows_out = time_it(conv_rows_order, Tensor(batch), conv, repeat=10)
 assert np.allclose(rows_out.data, fast_out.data, atol=1e-5)
 print(f"windows as rows {rows_s * 1e3:.2f} ms, as columns (Conv2D) {fast_s * 1e3:.2f} ms: {rows_s / fast_s:.1f}x")
 
+
+def conv_one_window_matrix(x, conv):
+    """Conv2D's arrays with the window matrix of the whole batch built in one piece -- same numbers."""
+    windows = im2col(x, conv.kernel_size, conv.stride, conv.padding).data
+    N, _, OH, OW = windows.shape[:4]
+    product = conv.weights.data.reshape(conv.out_channels, -1) @ window_matrix(windows)  # all N images at once
+    product += conv.bias.data[:, None]
+    return product.reshape(-1, N, OH, OW).transpose(1, 0, 2, 3)
+
+
+assert len(batch_chunks(im2col(Tensor(batch), 3, 1, 1).data)) == 8  # 27·32·32·4 bytes = 108 KB an image: 4 a chunk
+whole_s, whole_out = time_it(conv_one_window_matrix, Tensor(batch), conv, repeat=10)
+assert np.allclose(whole_out, fast_out.data, atol=1e-5)
+whole_bytes, _ = peak_memory(conv_one_window_matrix, Tensor(batch), conv)
+print(f"one window matrix {whole_s * 1e3:.2f} ms, {whole_bytes / 1e6:.2f} MB peak; "
+      f"chunks of {WINDOW_MATRIX_BYTES // 1024} KB (Conv2D) {fast_s * 1e3:.2f} ms, {conv_bytes / 1e6:.2f} MB peak")
+
 # %% [markdown]
 # The loops run at a few million multiply-adds per second -- the interpreter's speed. im2col runs
 # at billions: hundreds to thousands of times faster depending on the machine and its load. It is
 # paid for with a window matrix nine times the input: 3.5 MB here, but 347 MB for the first layer
-# of a batch of 64 ImageNet images (64 × 3 × 224 × 224 × 9 float32 values). Frameworks avoid that
-# copy with direct or Winograd convolution kernels; Module 13 returns to it.
+# of a batch of 64 ImageNet images (64 × 3 × 224 × 224 × 9 float32 values). Built a chunk at a
+# time it is 512 KB whatever the batch, and no slower -- usually faster: the last line above
+# compares the two (how much depends on the machine's caches and on its allocator, so measure
+# yours). Frameworks avoid the copy altogether with direct or Winograd convolution kernels;
+# Module 13 returns to it.
 #
 # ## 4. Pooling: the maximum or mean of each window
 #
@@ -536,7 +597,7 @@ print(f"forward pass of 32 images: {seconds * 1e3:.1f} ms")
 # the way, so that you read each one only when you need it.
 #
 # - `im2col` 2: np.pad with ((0, 0), (0, 0), (p, p), (p, p)); np.lib.stride_tricks.sliding_window_view(data, kernel_size, axis=(2, 3)) has shape (N, C, OH, OW, KH, KW); then slice the OH and OW axes with ::stride.
-# - `conv2d` 2: im2col(x, weights.shape[2:], stride, padding).data; .transpose(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, N * OH * OW); weights.data.reshape(OC, -1) @ columns; out += bias.data[:, None]; reshape to (OC, N, OH, OW) and transpose(1, 0, 2, 3).
+# - `convolve` 2: out = np.empty((N, OC, OH, OW)); for chunk in batch_chunks(windows): images = windows[chunk]; product = kernels @ window_matrix(images); if bias is not None: product += bias[:, None]; out[chunk] = product.reshape(OC, len(images), OH, OW).transpose(1, 0, 2, 3).
 # - `Conv2D.forward` 2: return conv2d(x, self.weights, self.bias, self.stride, self.padding).
 # - `MaxPool2D._windows` 2: permute(4, 5, 0, 1, 2, 3), then reshape(KH * KW, N, C, OH, OW).
 # - `MaxPool2D.forward` 2: self._windows(x).max(axis=0).

@@ -56,6 +56,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tinytorch.core.activations import GELU_C, GELU_CUBIC
+from tinytorch.core.spatial import batch_chunks, convolve, window_matrix
 from tinytorch.core.tensor import Tensor
 
 # %%
@@ -969,46 +970,85 @@ for kernel, stride, padding in [((3, 3), 1, 1), ((3, 2), 2, 1), ((2, 2), 2, 0), 
 # %% [markdown]
 # ### Convolution as one operation: its backward rule, and why (measured)
 #
-# Module 06 records a convolution as one operation, `"conv2d"`, which keeps the window matrix
-# `columns` (C·KH·KW, N·OH·OW) of its forward product `out = W (OC, C·KH·KW) @ columns`. Its rule is
-# the matmul rule of section 6 plus col2im, each done in the layout that product left:
+# Module 06 records a convolution as one operation, `"conv2d"`, computed a chunk of images at a time
+# (`batch_chunks`): `out[chunk] = W (OC, C·KH·KW) @ columns`, with `columns` the chunk's window
+# matrix (C·KH·KW, n·OH·OW). It keeps the im2col view `windows`, not the window matrices. Its rule
+# walks the same chunks: the matmul rule of section 6 plus col2im, each done in the layout that
+# the chunk's product left:
 #
 # ```
-#   grad (N, OC, OH, OW) ──transpose, one copy──► G (OC, N·OH·OW)       the layout of `out`
-#   dW      = G @ columnsᵀ                         (OC, C·KH·KW)         reshaped to (OC, C, KH, KW)
-#   dbias   = G summed along each row              (OC,)
-#   dcolumns = Wᵀ @ G                              (C·KH·KW, N·OH·OW) = (C, KH, KW, N, OH, OW)
-#   dx      = col2im over (C, N) -- each window offset adds one contiguous (C, N, OH, OW) slab --
-#             then a transposed view (N, C, H, W)
+#   grad[chunk] (n, OC, OH, OW) ──transpose, one copy──► G (OC, n·OH·OW)    the layout of the product
+#   columns  = window_matrix(windows[chunk])       (C·KH·KW, n·OH·OW)    rebuilt: one copy
+#   dW      += G @ columnsᵀ                        (OC, C·KH·KW)         summed over the chunks
+#   dcolumns = Wᵀ @ G                              (C·KH·KW, n·OH·OW) = (C, KH, KW, n, OH, OW)
+#   dx[chunk] = col2im over (C, n) -- each window offset adds one contiguous (C, n, OH, OW) slab --
+#               written back as (n, C, H, W)
+#   dbias    = grad summed over (N, OH, OW)        (OC,)
 # ```
 #
 # Wᵀ is made contiguous before the product: a transposed operand with few rows sends OpenBLAS down
 # a slower path, three to four times slower for (27, 16) here. Where did the time of the
 # seven-operation chain go? Profiled on the CIFAR-sized case (numbers below): the chain copies the
 # gradient between layouts at the reshapes and permutes, multiplies the transposed kernel matrix,
-# and adds back the windows' gradient in (N, C) order while it lies in (C, N) order. The single
-# rule does each of those once, in place where it can.
+# and adds back the windows' gradient in (N, C) order while it lies in (C, N) order, all on
+# whole-batch buffers that do not fit in cache. The single rule does each of those once, a
+# cache-sized chunk at a time.
 
 # %%
 #| export
+def input_grad_by_convolution(grad, weights, padding):
+    """The input's gradient of a stride-1 convolution, computed as a convolution itself: the output's
+    gradient (N, OC, OH, OW), zero-padded by K - 1 - padding, convolved with the kernels flipped in
+    space and with their two channel axes swapped, (C, OC, KH, KW) -> (N, C, H, W)."""
+    oc, c, kh, kw = weights.shape
+    ### HINT: np.pad the H and W axes of grad by (kh - 1 - padding) and (kw - 1 - padding) on each side; its sliding
+    ### HINT: (kh, kw) windows convolved (Module 06's `convolve`) with weights[:, :, ::-1, ::-1] transposed to
+    ### HINT: (c, oc, kh, kw) and reshaped to (c, oc·kh·kw)
+    ### BEGIN SOLUTION
+    ph, pw = kh - 1 - padding, kw - 1 - padding
+    padded = np.pad(grad, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))
+    flipped = weights.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, oc * kh * kw)
+    return convolve(windows, flipped)
+    ### END SOLUTION
+
+
+def _by_convolution(weights, stride, padding):
+    """Whether the input's gradient is cheaper as a convolution (it needs stride 1 and padding < kernel):
+    when there are no more output channels than input channels, copying the gradient's windows costs
+    less than adding back the input's windows (col2im), which takes several times a copy per number."""
+    oc, c, kh, kw = weights.shape
+    return stride == 1 and padding < min(kh, kw) and oc <= c
+
+
 @backward_rule("conv2d")
 def _conv2d_backward(out, grad):
     x, weights = out._parents[:2]
-    saved = out._saved
-    n, c, h, w = saved["input_shape"]
-    oc, _, kh, kw = weights.shape
-    oh, ow = grad.shape[2:]
-    ### HINT: G = grad.transpose(1, 0, 2, 3) as a contiguous (oc, -1); dW = G @ columns.T; dbias = G.sum(1); dcolumns = contiguous(W.reshape(oc, -1).T) @ G, reshaped (c, kh, kw, n, oh, ow), transposed to (c, n, oh, ow, kh, kw) for col2im; dx = its result transposed to (n, c, h, w)
+    windows, stride, padding = out._saved["windows"], out._saved["stride"], out._saved["padding"]
+    oc = weights.shape[0]
+    ### HINT: Walk the forward's slices of images (`batch_chunks`) again. In each: the gradient in the product's layout
+    ### HINT: (OC, n·OH·OW); dW accumulates it times the slice's window matrix transposed; dx takes col2im of Wᵀ times it
+    ### HINT: (Wᵀ made contiguous once), unless `_by_convolution` says the whole dx is cheaper from
+    ### HINT: `input_grad_by_convolution`; dbias sums the gradient over axes (0, 2, 3)
     ### BEGIN SOLUTION
-    grad_out = np.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(oc, -1)
-    grad_x = grad_w = None
-    if weights.requires_grad:
-        grad_w = (grad_out @ saved["columns"].T).reshape(weights.shape)
-    if x.requires_grad:
-        kernels_t = np.ascontiguousarray(weights.data.reshape(oc, -1).T)
-        grad_windows = (kernels_t @ grad_out).reshape(c, kh, kw, n, oh, ow).transpose(0, 3, 4, 5, 1, 2)
-        grad_x = col2im(grad_windows, (h, w), saved["stride"], saved["padding"]).transpose(1, 0, 2, 3)
-    grad_bias = (grad_out.sum(axis=1),) if len(out._parents) == 3 else ()
+    kernels_t = np.ascontiguousarray(weights.data.reshape(oc, -1).T)  # (C·KH·KW, OC)
+    grad_w = np.zeros(kernels_t.shape[::-1], dtype=grad.dtype) if weights.requires_grad else None
+    grad_x, scatter = None, x.requires_grad
+    if x.requires_grad and _by_convolution(weights, stride, padding):
+        grad_x, scatter = input_grad_by_convolution(grad, weights, padding), False
+    elif x.requires_grad:
+        grad_x = np.empty(x.shape, dtype=grad.dtype)
+    for chunk in batch_chunks(windows):
+        images = windows[chunk]
+        n, c, oh, ow, kh, kw = images.shape
+        grad_out = np.ascontiguousarray(grad[chunk].transpose(1, 0, 2, 3)).reshape(oc, -1)
+        if grad_w is not None:
+            grad_w += grad_out @ window_matrix(images).T
+        if scatter:
+            grad_windows = (kernels_t @ grad_out).reshape(c, kh, kw, n, oh, ow).transpose(0, 3, 4, 5, 1, 2)
+            grad_x[chunk] = col2im(grad_windows, x.shape[2:], stride, padding).transpose(1, 0, 2, 3)
+    grad_w = grad_w.reshape(weights.shape) if grad_w is not None else None
+    grad_bias = (grad.sum(axis=(0, 2, 3)),) if len(out._parents) == 3 else ()
     ### END SOLUTION
     return (grad_x, grad_w, *grad_bias)
 
@@ -1051,9 +1091,51 @@ print(f"Conv2D forward + backward, (32, 3, 32, 32) -> 16 channels, 3x3: chain of
       f"{chain_s * 1e3:.1f} ms, one operation {fused_s * 1e3:.1f} ms ({chain_s / fused_s:.1f}x)")
 
 # %% [markdown]
-# Same gradients, computed in the layout the forward product left behind: typically twice as
-# fast, and the margin grows with the image size. `make bench` compares both with PyTorch.
+# Same gradients, computed in the layout the forward product left behind: faster, by 1.2x to 2x on
+# the machines we measured (more when fresh whole-batch buffers cost page faults, as they often do),
+# and the margin grows with the image size. `make bench` compares both with PyTorch.
 #
+# ### The input's gradient is a convolution too
+#
+# `dx[n, c, h, w] = Σ_oc Σ_i Σ_j grad[n, oc, h - i + p, w - j + p] · W[oc, c, i, j]` (stride 1):
+# the output's gradient, zero-padded by K - 1 - p, convolved with the same kernels flipped in
+# space (i -> K-1-i) and with their channel axes swapped (the gradient's channels OC are now the
+# input side). So besides col2im there is a second way to the same numbers:
+#
+# - **col2im** computes the windows' gradient `Wᵀ @ G`, C·KH·KW rows, then adds every one back
+#   where it was read: several times the cost of a copy per number (read, add, write, in short runs);
+# - **convolution** copies the *gradient's* windows, OC·KH·KW rows, and multiplies: one copy per
+#   number, and a product whose output is the small (C, N·H·W) instead of (C·KH·KW, N·OH·OW).
+#
+# With no more output channels than input channels, the second copies no more than the first
+# scatters, so `_by_convolution` picks it then (at stride 1 and padding < kernel, where the identity
+# holds as written). Frameworks make the same kind of choice among several algorithms per shape
+# (cuDNN and oneDNN keep a table of them). Checked and measured on the wide case of `make bench`:
+
+# %%
+def input_grad_by_col2im(grad, weights, padding):
+    """The same input gradient (stride 1) the col2im way, for the whole batch at once."""
+    oc, c, kh, kw = weights.shape
+    n, _, oh, ow = grad.shape
+    grad_out = np.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(oc, -1)
+    grad_windows = (np.ascontiguousarray(weights.data.reshape(oc, -1).T) @ grad_out).reshape(c, kh, kw, n, oh, ow)
+    image_size = (oh + kh - 1 - 2 * padding, ow + kw - 1 - 2 * padding)
+    return col2im(grad_windows.transpose(0, 3, 4, 5, 1, 2), image_size, 1, padding).transpose(1, 0, 2, 3)
+
+
+x = Tensor(generator.standard_normal((2, 4, 6, 5)))
+weights = Tensor(generator.standard_normal((3, 4, 3, 2)))  # OC = 3 <= C = 4: the rule takes the convolution
+assert _by_convolution(weights, 1, 1) and not _by_convolution(weights, 2, 1)
+assert gradient_check(lambda x, w: conv2d(x, w, None, 1, 1) ** 2, x, weights).ok
+wide = Conv2D(64, 64, 3, padding=1)
+grad = generator.standard_normal((16, 64, 16, 16)).astype(np.float32)
+scatter_s, scattered = time_it(input_grad_by_col2im, grad, wide.weights, 1, repeat=5)
+convolve_s, convolved = time_it(input_grad_by_convolution, grad, wide.weights, 1, repeat=5)
+assert np.allclose(scattered, convolved, rtol=1e-4, atol=1e-3)
+print(f"dx of Conv2D(64, 64, 3, padding=1) on (16, 64, 16, 16): col2im {scatter_s * 1e3:.1f} ms, "
+      f"convolution {convolve_s * 1e3:.1f} ms ({scatter_s / convolve_s:.1f}x)")
+
+# %% [markdown]
 # ## 11. What it costs
 #
 # **Time.** Reverse mode against numerical differentiation for a function of 1,000 parameters,
