@@ -14,6 +14,8 @@ import time
 from dataclasses import asdict, dataclass, field
 
 QUICK_VARIABLE = "TINYTORCH_BENCH_QUICK"  # set by `python -m bench --quick` for its worker processes
+BLOCK = 5  # timed calls of one function in a row (median_clocks)
+SETTLE_SECONDS = 0.15  # longer than OpenBLAS's worker threads spin after a call (median_clocks)
 
 
 def quick() -> bool:
@@ -68,9 +70,10 @@ def median_clocks(fns, repeat: int = 10, warmup: int = 2) -> list[tuple[float, f
     machine: on a shared machine it is the steadier figure (meaningless with several threads, whose
     work it does not count).
 
-    Each timed call follows an untimed call of the same function: with two threads, a library's
-    worker threads keep spinning on the second core for a while after its call returns (OpenMP's
-    and OpenBLAS's wait policies), so a call timed right after the *other* library's would be
+    The functions take turns in blocks of BLOCK timed calls, so that a change of machine load hits
+    them alike. Each block starts after a pause and an untimed call: with two threads, a library's
+    worker threads keep spinning on the second core after its call returns (OpenBLAS for up to a
+    tenth of a second, OpenMP less), and a call timed right after the *other* library's would be
     charged for them."""
     if quick():
         repeat, warmup = 1, 0
@@ -78,14 +81,16 @@ def median_clocks(fns, repeat: int = 10, warmup: int = 2) -> list[tuple[float, f
         for fn in fns:
             fn()
     samples = [([], []) for _ in fns]
-    for _ in range(repeat):
+    for block in range(0, repeat, BLOCK):
         for fn, (wall, cpu) in zip(fns, samples):
             if not quick():
-                fn()  # settles the machine after the other function's call (docstring)
-            start, start_cpu = time.perf_counter(), time.thread_time()
-            fn()
-            cpu.append(time.thread_time() - start_cpu)
-            wall.append(time.perf_counter() - start)
+                time.sleep(SETTLE_SECONDS)
+                fn()
+            for _ in range(min(BLOCK, repeat - block)):
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                fn()
+                cpu.append(time.thread_time() - start_cpu)
+                wall.append(time.perf_counter() - start)
     return [(statistics.median(wall), statistics.median(cpu)) for wall, cpu in samples]
 
 

@@ -927,10 +927,24 @@ for activation in (ReLU(), Sigmoid(), Tanh(), GELU(), Softmax(), Softmax(dim=0),
 # The loop runs over the 9 offsets of a 3×3 kernel, never over pixels: each step adds a whole
 # strided slice at once. (Within one offset the target pixels are distinct, so `+=` is safe here.)
 # `col2im` works on any two leading axes -- (N, C) here, (C, N) for the convolution below.
-# Pooling is im2col + max/mean, already covered.
+# Pooling is im2col + max/mean, already covered, with one case worth a shortcut: windows that
+# **tile** the image (stride = kernel, no padding, nothing left over, as in MaxPool2D(2) on an even
+# image) put every pixel in exactly one window, so there is nothing to add: each window offset's
+# gradient is written into its pixels, without zeroing the image first and without reading it back
+# (about twice as fast on the bench's pooling case).
 
 # %%
 #| export
+def _tiles_to_image(grad_windows):
+    """col2im of windows that tile the image: each offset's gradient is written, not added, once."""
+    a, b, oh, ow, kh, kw = grad_windows.shape
+    image = np.empty((a, b, oh * kh, ow * kw), dtype=grad_windows.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            image[:, :, i::kh, j::kw] = grad_windows[:, :, :, :, i, j]
+    return image
+
+
 def col2im(grad_windows, image_size, stride, padding):
     """Add every window's gradient back onto the pixels it was read from.
 
@@ -938,6 +952,8 @@ def col2im(grad_windows, image_size, stride, padding):
     """
     a, b, oh, ow, kh, kw = grad_windows.shape
     h, w = image_size
+    if padding == 0 and stride == kh == kw and (h, w) == (oh * kh, ow * kw):  # the windows tile the image
+        return _tiles_to_image(grad_windows)
     ### HINT: zeros (a, b, h + 2·padding, w + 2·padding); for each (i, j) add grad_windows[:, :, :, :, i, j] into the strided slice; crop the padding
     ### BEGIN SOLUTION
     padded = np.zeros((a, b, h + 2 * padding, w + 2 * padding), dtype=grad_windows.dtype)
@@ -966,6 +982,8 @@ assert ones.grad.data[0, 0].tolist() == [[1, 2, 1], [2, 4, 2], [1, 2, 1]]
 x = Tensor(generator.standard_normal((2, 2, 5, 4)))
 for kernel, stride, padding in [((3, 3), 1, 1), ((3, 2), 2, 1), ((2, 2), 2, 0), ((3, 3), 2, 2)]:
     assert gradient_check(lambda x: im2col(x, kernel, stride, padding) ** 2, x).ok
+tiles = generator.standard_normal((2, 3, 2, 3, 2, 2))  # 2x2 windows that tile a 4x6 image: the shortcut
+assert np.array_equal(col2im(tiles, (4, 6), 2, 0), col2im(tiles, (5, 6), 2, 0)[:, :, :4])  # 5 rows: the loop
 
 # %% [markdown]
 # ### Convolution as one operation: its backward rule, and why (measured)
