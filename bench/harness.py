@@ -95,7 +95,7 @@ def median_clocks(fns, repeat: int = 10, warmup: int = 2) -> list[tuple[float, f
 
 
 def compare(name, tinytorch_fn, torch_fn=None, goal_ratio=None, repeat=10, warmup=2, **extra) -> Measurement:
-    """Median time of each function, measured alternately in this process; the ratio of the calling
+    """Median time of each function, measured in turns in this process (median_clocks); the ratio of the calling
     thread's CPU times goes into the extra figures as `cpu_ratio`."""
     if torch_fn is None:
         return Measurement(name, median_time(tinytorch_fn, repeat, warmup), None, goal_ratio, extra)

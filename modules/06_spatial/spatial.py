@@ -272,15 +272,15 @@ def convolve(windows, kernels, bias=None):
     ### HINT: window matrix; the bias added to each row in place; the product written into the slice's images of an
     ### HINT: (N, OC, OH, OW) output.
     ### BEGIN SOLUTION
-    out = np.empty((N, kernels.shape[0], OH, OW), dtype=np.result_type(windows, kernels))
+    out = np.empty((kernels.shape[0], N, OH, OW), dtype=np.result_type(windows, kernels))  # the product's layout
     for chunk in batch_chunks(windows):
         images = windows[chunk]
-        product = kernels @ window_matrix(images)  # (OC, n·OH·OW)
+        product = out[:, chunk].reshape(len(out), -1)  # (OC, n·OH·OW): a view, rows N·OH·OW apart
+        np.matmul(kernels, window_matrix(images), out=product)
         if bias is not None:
             product += bias[:, None]
-        out[chunk] = product.reshape(-1, len(images), OH, OW).transpose(1, 0, 2, 3)
     ### END SOLUTION
-    return out
+    return out.transpose(1, 0, 2, 3)
 
 
 def conv2d(x, weights, bias=None, stride=1, padding=0):
@@ -422,10 +422,12 @@ print(f"one window matrix {whole_s * 1e3:.2f} ms, {whole_bytes / 1e6:.2f} MB pea
 # at billions: hundreds to thousands of times faster depending on the machine and its load. It is
 # paid for with a window matrix nine times the input: 3.5 MB here, but 347 MB for the first layer
 # of a batch of 64 ImageNet images (64 × 3 × 224 × 224 × 9 float32 values). Built a chunk at a
-# time it is 512 KB whatever the batch, and no slower -- usually faster: the last line above
-# compares the two (how much depends on the machine's caches and on its allocator, so measure
-# yours). Frameworks avoid the copy altogether with direct or Winograd convolution kernels;
-# Module 13 returns to it.
+# time it is 512 KB whatever the batch, and the forward's peak memory halves (the last line above).
+# The forward alone may run a little slower that way -- more, smaller products, each with its own
+# call overhead. The time is won in a training step, forward + backward, where whole-batch buffers
+# would be allocated, freed and page-faulted in again at every step: Module 09 measures the backward
+# and `make bench` the whole step against PyTorch. Frameworks avoid the copy altogether with direct
+# or Winograd convolution kernels; Module 13 returns to it.
 #
 # ## 4. Pooling: the maximum or mean of each window
 #
