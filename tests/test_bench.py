@@ -36,3 +36,17 @@ def test_quick_benchmarks_write_their_figures_with_threads_and_blas(tmp_path):
 def test_thread_counts_are_checked(tmp_path):
     result = bench("--threads", "0", "tinygpt", cwd=tmp_path, timeout=60)
     assert result.returncode == 2 and "thread counts" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_each_function_is_timed_in_blocks_each_after_an_untimed_call(monkeypatch):
+    """median_clocks: BLOCK timed calls of one function in a row, each block after a pause and an
+    untimed call, so that no timed call follows the other library's call directly."""
+    from bench import harness
+
+    monkeypatch.delenv(harness.QUICK_VARIABLE, raising=False)
+    monkeypatch.setattr(harness, "SETTLE_SECONDS", 0.0)
+    calls = []
+    clocks = harness.median_clocks([lambda: calls.append("a"), lambda: calls.append("b")], repeat=7, warmup=1)
+    assert len(clocks) == 2 and all(wall >= 0 and cpu >= 0 for wall, cpu in clocks)
+    block, rest = harness.BLOCK + 1, 7 - harness.BLOCK + 1  # each block: one untimed call, then the timed ones
+    assert "".join(calls) == "ab" + "a" * block + "b" * block + "a" * rest + "b" * rest
