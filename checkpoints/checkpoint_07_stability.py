@@ -85,6 +85,8 @@ def test_a_custom_dataset_is_batched_by_stacking():
     batches = list(DataLoader(Squares(), batch_size=4))
     assert [x.shape for x, _ in batches] == [(4, 2), (2, 2)]
     assert batches[1][0].data.tolist() == [[4.0, 16.0], [5.0, 25.0]] and batches[1][1].data.tolist() == [0, 1]
+    last = list(DataLoader(Squares(), batch_size=5))[-1]  # a batch of one example
+    assert last[0].data.tolist() == [[5.0, 25.0]] and last[1].data.tolist() == [1]
 
 
 def test_shipped_digits():

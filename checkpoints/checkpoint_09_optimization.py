@@ -137,6 +137,15 @@ def test_schedules():
     np.testing.assert_allclose(seen, expected, atol=1e-12)
     assert cosine.get_lr() == [0.0]
 
+    optimizer = SGD([Parameter(np.zeros(1))], lr=1.0)
+    cosine = CosineWithWarmup(optimizer, warmup_steps=4, total_steps=12, min_lr=0.2)  # the cosine ends at min_lr
+    for _ in range(8):
+        cosine.step()
+    assert math.isclose(optimizer.param_groups[0]["lr"], 0.2 + 0.8 * (1 + math.cos(math.pi / 2)) / 2)  # halfway: 0.6
+    for _ in range(6):
+        cosine.step()
+    assert math.isclose(optimizer.param_groups[0]["lr"], 0.2)
+
 
 def test_clip_grad_norm():
     a, b = Parameter(np.zeros(2)), Parameter(np.zeros((1, 2)))
@@ -144,6 +153,8 @@ def test_clip_grad_norm():
     assert clip_grad_norm([a, b], max_norm=5.0) == 10.0
     np.testing.assert_allclose(a.grad.data, [3.0, 0.0], rtol=1e-6)
     np.testing.assert_allclose(b.grad.data, [[0.0, 4.0]], rtol=1e-6)
+    clipped = math.sqrt(sum(float(np.sum(np.square(p.grad.data, dtype=np.float64))) for p in (a, b)))
+    assert clipped <= 5.0, f"the clipped norm {clipped!r} must not exceed max_norm: divide by total + 1e-6"
     assert math.isclose(clip_grad_norm([a, b], max_norm=100.0), 5.0, rel_tol=1e-6)
     np.testing.assert_allclose(a.grad.data, [3.0, 0.0], rtol=1e-6)  # under the limit: unchanged
 

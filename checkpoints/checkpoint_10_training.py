@@ -130,6 +130,21 @@ def test_checkpoint_file_layout_with_and_without_optimizer(tmp_path):
         np.testing.assert_array_equal(a.data, b.data)
     with pytest.raises(KeyError):
         load_checkpoint(written, MLP([3, 5, 4, 2]))
+    early = save_checkpoint(tmp_path / "early.npz", model, SGD(model.parameters(), lr=0.5, momentum=0.9), epoch=0)
+    assert load_checkpoint(early, model, optimizer) == 0  # saved before any step: no momentum buffers
+    assert not optimizer.state and optimizer.param_groups[0]["lr"] == 0.5, "the checkpoint's state, not a mix"
+
+
+def test_early_stopping_on_a_plateau_keeps_the_first_best_epoch():
+    """lr = 0: the weights never move and every epoch has the same validation loss -- no improvement."""
+    X = np.random.default_rng(1).standard_normal((32, 4)).astype(np.float32)
+    y = np.arange(32) % 2
+    set_seed(9)
+    model = MLP([4, 8, 2])
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.0), CrossEntropyLoss())
+    history = trainer.fit(DataLoader(X, y, batch_size=8), epochs=20, val_loader=DataLoader(X, y, batch_size=16),
+                          patience=2, progress=False)  # fmt: skip
+    assert len(set(history["val_loss"])) == 1 and len(history["val_loss"]) == 3 and trainer.best_epoch == 1
 
 
 def test_early_stopping_stops_and_restores_the_best_weights():

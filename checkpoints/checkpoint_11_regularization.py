@@ -59,6 +59,10 @@ def test_quantization_known_values():
     assert abs(scale - 3 / 255) < 1e-9 and zero == 85 and q.tolist() == [0, 85, 255]
     q, scale, zero = quantize_layer_weights(np.zeros((3, 2)))
     assert np.all(q == 0) and scale == 1.0  # an all-zero tensor still has a valid scale
+    q, scale, zero = quantize_layer_weights(np.zeros(4), symmetric=False)
+    assert np.all(q == 0) and scale == 1.0 and zero == 0  # asymmetric too
+    q, scale, zero = quantize_layer_weights(np.array([-0.5, 0.0, 0.25]), symmetric=False)  # the range [-0.5, 0.25]
+    assert abs(scale - 0.75 / 255) < 1e-9 and zero == 170 and q.tolist() == [0, 170, 255]
     with pytest.raises(ValueError):
         quantize_layer_weights(np.ones(3), bits=9)
     rows = np.array([[-1.0, 2.0], [0.5, 4.0]])  # asymmetric, one range per row: [-1, 2] and [0, 4]
@@ -148,6 +152,9 @@ def test_prune_model_global_and_per_layer_and_masked_fine_tuning():
     assert sum(int(np.sum(p.data == 0)) for p in weights) == round(0.6 * (20 * 30 + 30 * 5))
     assert abs(sparsity_of(model) - 0.6) < 1e-12
     assert all(np.array_equal(p.data, before[id(p)]) for p in model.parameters() if p.ndim == 1)  # biases kept
+    deep = MLP([6, 5, 4, 3])  # three weight matrices ranked together
+    prune_model(deep, 0.5)
+    assert sum(int(np.sum(p.data == 0)) for p in deep.parameters() if p.ndim == 2) == round(0.5 * (30 + 20 + 12))
     layered = MLP([20, 30, 5])
     prune_model(layered, 0.5, per_layer=True)
     assert [int(np.sum(p.data == 0)) for p in layered.parameters() if p.ndim == 2] == [300, 75]

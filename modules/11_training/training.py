@@ -159,8 +159,9 @@ assert Accuracy()(scores, np.array([1, 0, 2, 0])) == 1.0
 #   `loss`, `accuracy`, `val_loss`, `val_accuracy`, `seconds`. The returned history is what you plot.
 #
 # **Early stopping.** With a validation loader and `patience=k`, training stops when the
-# validation loss has not improved for k epochs in a row, and the weights of the best epoch are
-# put back (the epochs after it were overfitting). `trainer.best_epoch` says which one it was.
+# validation loss has not improved -- gone strictly below its best so far; a plateau is no
+# improvement -- for k epochs in a row, and the weights of the best epoch (the first to reach that
+# loss) are put back (the epochs after it were overfitting). `trainer.best_epoch` says which one it was.
 #
 # **Progress.** `progress=True` shows a Rich progress bar -- epochs and batches, with the current
 # loss -- imported inside `fit` so that importing the package stays fast.
@@ -315,6 +316,8 @@ class _ProgressBar:
 # crash during saving never leaves a half-written checkpoint behind. Loading into a model whose
 # parameter names differ fails as `load_state_dict` does (Module 04): a `KeyError` listing the
 # missing and unexpected names. A checkpoint saved without an optimizer holds no `optimizer/` keys.
+# Loading into an optimizer makes its state exactly the checkpoint's: buffers it holds that the file
+# does not (say, momentum from steps taken after an early save) are dropped, not mixed in.
 
 # %%
 #| export
