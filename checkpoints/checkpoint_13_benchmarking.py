@@ -20,8 +20,8 @@ from tinytorch.core.setup import set_seed
 class FakeClock:
     """A clock that only moves when the fake model says so: every statistic is exact."""
 
-    def __init__(self):
-        self.now = 0.0
+    def __init__(self, start=0.0):
+        self.now = start
 
     def __call__(self):
         return self.now
@@ -51,6 +51,8 @@ def test_summary_statistics_equal_hand_computed_values():
     assert abs(wide.ci_high - (4 + 4.6040948713 * std / math.sqrt(5))) < 1e-8  # t(0.995, 4)
     with pytest.raises(ValueError):
         StatisticalValidator().analyze_measurements([1.0])
+    assert StatisticalValidator().analyze_measurements([1.0, 1.0]).cv == 0.0  # no spread at all
+    assert StatisticalValidator().analyze_measurements([-1.0, 1.0]).cv == math.inf  # a mean of 0
 
 
 def test_student_t_against_closed_forms_and_tables():
@@ -60,7 +62,8 @@ def test_student_t_against_closed_forms_and_tables():
         u = t / math.sqrt(3)  # nu = 3: 1/2 + (u / (1 + u²) + atan(u)) / pi
         assert abs(student_t_cdf(t, 3) - (0.5 + (u / (1 + u * u) + math.atan(u)) / math.pi)) < 1e-12
     table = {(0.975, 1): 12.7062047362, (0.975, 3): 3.1824463053, (0.975, 20): 2.0859634473,
-             (0.95, 7): 1.8945786050, (0.995, 12): 3.0545395894, (0.9995, 2): 31.5990545764}  # fmt: skip
+             (0.95, 7): 1.8945786050, (0.995, 12): 3.0545395894, (0.9995, 2): 31.5990545764,
+             (0.9995, 1): 636.6192487687}  # fmt: skip
     for (q, df), value in table.items():
         assert abs(student_t_ppf(q, df) - value) < 1e-7 * value, (q, df)
         assert abs(student_t_ppf(1 - q, df) + value) < 1e-7 * value
@@ -103,7 +106,7 @@ def test_welch_test_p_values_computed_independently():
     assert abs(pair.df - 2) < 1e-12 and abs(pair.p_value - (1 - t / math.sqrt(2 + t * t))) < 1e-12
     assert not pair.significant
     same = validator.compare([1.0, 1.0, 1.0], [1.0, 1.0])
-    assert same.p_value == 1.0 and not same.significant
+    assert same.p_value == 1.0 and same.t_statistic == 0.0 and not same.significant
     slower = validator.compare([1.0, 1.0, 1.0], [2.0, 2.0])  # no noise: the difference is certain, with its sign
     assert slower.t_statistic == -math.inf and slower.p_value == 0.0 and slower.significant
 
@@ -119,6 +122,9 @@ def test_single_stream_percentiles_are_exact():
         assert abs(value - np.percentile(latencies, q)) < 1e-15
     assert abs(result.throughput - 70 / latencies.sum()) < 1e-9
     assert abs(result.mean_latency - latencies.mean()) < 1e-15
+    late = FakeClock(start=64.0)  # a clock that does not start at 0: the run's total is a difference of readings
+    timed = TinyTorchPerf(ScriptedModel(late, script), np.zeros((5, 3), np.float32), clock=late).run_single_stream(7)
+    assert abs(timed.total_time_s - sum(script)) < 1e-12
 
 
 def test_server_queueing_follows_the_recurrence():
@@ -136,7 +142,7 @@ def test_server_queueing_follows_the_recurrence():
     assert min(result.latencies) >= 0.002 - 1e-15  # never faster than the service itself
     assert np.mean(result.latencies) > service.mean()  # load 250 × 4 ms = 1.0: queueing adds waiting
     assert abs(result.info["utilization"] - 1.0) < 1e-12
-    assert result.info["valid"] == (result.p99 <= 0.020)
+    assert result.info["valid"] == (result.p99 <= 0.020) and set(model.calls) == {1}  # one sample a query
     set_seed(3)
     model.calls.clear()
     first = perf.run_server(target_qps=100.0, num_queries=50).latencies
@@ -146,11 +152,11 @@ def test_server_queueing_follows_the_recurrence():
 
 
 def test_offline_throughput_and_run_by_name():
-    clock = FakeClock()
+    clock = FakeClock(start=64.0)
     model = ScriptedModel(clock, [0.010], per_sample=0.0005)
     perf = TinyTorchPerf(model, np.zeros((100, 8), np.float32), clock=clock)
     result = perf.run_offline(num_samples=1000, batch_size=128)  # 8 batches, the last one full too
-    assert model.calls == [128] * 8 and result.num_samples == 1024
+    assert model.calls == [128] * 8 and result.num_samples == 1024 and result.scenario == "offline"
     batch_time = 0.010 + 0.0005 * 128
     assert abs(result.total_time_s - 8 * batch_time) < 1e-12
     assert abs(result.throughput - 1024 / (8 * batch_time)) < 1e-6

@@ -64,6 +64,8 @@ def test_registry_round_trip_gives_identical_outputs(tmp_path):
     with pytest.raises(ValueError, match="Custom"):  # a layer the registry cannot describe is refused
         registry.save(Sequential(Dense(2, 2), Custom()), "odd")
     assert registry.versions("digits") == [1, 2]
+    (tmp_path / "registry" / "digits" / "v3").mkdir()  # claimed by another saver, still writing: not a version yet
+    assert registry.save(mlp, "digits") == 4 and registry.versions("digits") == [1, 2, 4]
 
 
 def test_checksum_detects_tampering(tmp_path):
@@ -81,6 +83,10 @@ def test_checksum_detects_tampering(tmp_path):
         registry.load("m", 7)
     with pytest.raises(RegistryError):
         registry.load("unknown")
+    registry.save(model, "m")
+    (tmp_path / "m" / "v2" / "weights.npz").unlink()
+    with pytest.raises(RegistryError, match="missing"):
+        registry.load("m", 2)
 
 
 def test_drift_scores_grow_with_the_shift():
@@ -95,8 +101,11 @@ def test_drift_scores_grow_with_the_shift():
     assert fresh["ks"][0] < small["ks"][0] < large["ks"][0]
     assert not fresh["drift"] and large["drift"]
     assert abs(large["ks"][0] - 0.68) < 0.05  # the normal CDFs N(0,1) and N(2,1) differ by at most 0.683
-    toy = DriftDetector(bins=2).fit_reference(np.array([[1.0], [2.0], [3.0], [4.0]]))
-    assert toy.detect_drift(np.array([[3.0], [4.0], [5.0], [6.0]]))["ks_max"] == 0.5
+    toy = DriftDetector(bins=2).fit_reference(np.array([[1.0], [2.0], [3.0], [4.0]]))  # one edge, at 2.5
+    shifted = toy.detect_drift(np.array([[3.0], [4.0], [5.0], [6.0]]))
+    assert shifted["ks_max"] == 0.5
+    psi = (1e-4 - 0.5) * np.log(1e-4 / 0.5) + (1.0 - 0.5) * np.log(1.0 / 0.5)  # bins [0 (floored), 1] vs [.5, .5]
+    assert abs(shifted["psi_max"] - psi) < 1e-12
     with pytest.raises(ValueError):
         detector.detect_drift(np.zeros((5, 4)))
 
@@ -106,7 +115,7 @@ def test_retraining_trigger_thresholds():
     assert not trigger.should_retrain({"accuracy": 0.9, "drift": 0.25, "latency_ms": 20.0, "new_samples": 999})
     assert trigger.reasons == []
     assert trigger.should_retrain({"accuracy": 0.8999})
-    assert len(trigger.reasons) == 1 and "accuracy" in trigger.reasons[0]
+    assert trigger.reasons == ["accuracy 0.900 < 0.9"]  # the measured value, then the limit
     assert trigger.should_retrain({"drift": 0.3, "latency_ms": 25.0})
     assert len(trigger.reasons) == 2
     assert trigger.should_retrain({"new_samples": 1000})
@@ -126,7 +135,16 @@ def test_monitor_windows_and_alerts():
     assert abs(stats["p50_ms"] - np.percentile(window, 50)) < 1e-9
     assert monitor.accuracy("m") == 0.7  # 7 of the last 10 were right
     assert sorted(a["type"] for a in monitor.check_alerts("m")) == ["accuracy", "latency"]
-    assert monitor.summary("m")["predictions"] == 15
+    assert monitor.summary("m")["predictions"] == 15 and len(monitor.summary("m")["alerts"]) == 2  # the history
+    monitor.register_model("quiet")
+    assert monitor.check_alerts("quiet") == []  # nothing logged yet: nothing to alert on
+    for correct in [True, True, True, False, False]:  # exactly min_samples labels, accuracy 0.6
+        monitor.log_prediction("quiet", 0.005, correct=correct)  # p95 exactly at the 5 ms threshold
+    assert [a["type"] for a in monitor.check_alerts("quiet")] == ["accuracy"]  # latency alerts only above
+    monitor.register_model("fine")
+    for correct in [True, True, True, True, False]:  # accuracy exactly at the 0.8 threshold: no alert
+        monitor.log_prediction("fine", 0.001, correct=correct)
+    assert monitor.check_alerts("fine") == []
     with pytest.raises(KeyError):
         monitor.log_prediction("other", 0.1)
 
@@ -156,6 +174,11 @@ def test_pipeline_deploys_and_rolls_back(tmp_path):
     exactly.configure(model_factory=factory, train_fn=train, name="digits", num_classes=10,
                       min_accuracy=first["accuracy"])  # fmt: skip
     assert exactly.run_pipeline((X_train, y_train, X_val, y_val))["status"] == "deployed"  # "at least"
+    again = exactly.run_pipeline((X_train, y_train, X_val, y_val))  # the same accuracy as the deployed model's
+    assert again["accuracy"] == again["previous_accuracy"] and again["status"] == "deployed"  # not worse
+    exactly.configure(model_factory=factory, train_fn=train, name="digits", num_classes=10,
+                      min_accuracy=first["accuracy"], tolerance=0.01)  # fmt: skip
+    assert exactly.run_pipeline((X_train, y_train, X_val, y_val))["status"] == "deployed"  # within the tolerance
 
     def untrained(model, X, y):  # a broken training job: the model learns nothing
         for p in model.parameters():
@@ -197,6 +220,8 @@ def test_http_service_answers_like_the_model_in_process():
         assert flat["predictions"] == expected[:3].argmax(1).tolist()
         metrics = _request(server.url + "/metrics")
         assert metrics["predictions"] == 28 and metrics["errors"] == 0 and metrics["latency"]["p50_ms"] > 0
+        server.predict(np.tile(X_test, (2, 1, 1, 1))[:300])  # 300 samples: each logs a 300th of the batch's time
+        assert _request(server.url + "/metrics")["latency"]["p95_ms"] < 50
         predictions, outputs = server.predict(X_test[4:5])  # one sample is a batch too
         assert predictions.tolist() == [expected[4].argmax()]
         np.testing.assert_allclose(outputs, expected[4:5], rtol=1e-5, atol=1e-6)  # BLAS may round a lone row apart

@@ -73,8 +73,8 @@ def test_tokenizer_round_trip_unknown_characters_and_saved_vocabulary(corpus, tm
     assert tokenizer.chars == [" ", "d", "e", "h", "l", "o", "r", "w"]
     assert tokenizer.encode("hello").tolist() == [3, 2, 4, 4, 5]
     assert tokenizer.decode([7, 5, 6, 4, 1]) == "world"
-    with pytest.raises(ValueError, match="'z'"):
-        tokenizer.encode("hez")
+    with pytest.raises(ValueError, match="'z'"):  # only the unknown character is named, not " " (id 0)
+        tokenizer.encode("he z")
     shakespeare, train_ids, _ = corpus
     shakespeare.save(tmp_path / "vocab.json")
     reloaded = CharTokenizer.load(tmp_path / "vocab.json")
@@ -187,6 +187,8 @@ def test_sampling_is_reproducible_and_obeys_top_k_and_temperature(corpus):
     assert all(a < b for a, b in zip(entropies, entropies[1:])) and entropies[0] < 0.01
     assert entropies[-1] > 0.9 * math.log(tokenizer.vocab_size)
     assert next_token_probs(logits, temperature=1e-6).max() == 1.0
+    with pytest.raises(ValueError):
+        next_token_probs(logits, top_k=0)
 
     draws = sample_next_token(np.tile(next_token_probs(logits), (50_000, 1)), np.random.default_rng(0))
     frequencies = np.bincount(draws, minlength=tokenizer.vocab_size) / 50_000
@@ -205,6 +207,15 @@ def test_batches_distributions_and_draws_follow_their_definitions_on_every_axis(
     assert probs.shape == (2, 3, 7) and (np.count_nonzero(probs, axis=-1) == 4).all()
     for row in itertools.product(range(2), range(3)):
         np.testing.assert_allclose(probs[row], next_token_probs(logits[row], temperature=0.8, top_k=4), rtol=1e-12)
+    greedy = next_token_probs(logits, temperature=0)  # one-hot at each row's largest logit
+    assert np.array_equal(greedy, np.arange(7) == logits.argmax(axis=-1)[..., None])
+
+    class LastDraw:  # the largest u a generator can return
+        def random(self, shape):
+            return np.full(shape, 1 - 2**-53)
+
+    tenths = np.full(10, 0.1)  # their running sum ends a hair below 1: 0.9999999999999999
+    assert sample_next_token(tenths, LastDraw()) == 9, "u scaled by the total stays below it: never index 10"
 
     # one draw per row, each from its own distribution: fewer positions (2) than tokens (7)
     rows = np.broadcast_to(probs[0, :2], (50_000, 2, 7))

@@ -253,7 +253,7 @@ class StatisticalValidator:
         x = np.asarray(values, dtype=np.float64).ravel()
         if x.size < 2:
             raise ValueError(f"need at least 2 measurements for a spread, got {x.size}")
-        ### HINT: std with ddof=1; half-width = student_t_ppf((1 + confidence) / 2, n - 1) * std / sqrt(n); cv = std / mean
+        ### HINT: std with ddof=1; half-width = student_t_ppf((1 + confidence) / 2, n - 1) * std / sqrt(n); cv = std / mean (infinite when the mean is 0)
         ### BEGIN SOLUTION
         n, mean, std = x.size, float(x.mean()), float(x.std(ddof=1))
         half_width = student_t_ppf((1.0 + self.confidence) / 2.0, n - 1) * std / math.sqrt(n)

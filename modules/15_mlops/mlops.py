@@ -553,7 +553,8 @@ class ModelMonitor:
     def summary(self, name):
         record = self._model(name)
         return {"model": name, "predictions": record["count"], "errors": record["errors"],
-                "latency": self.latency_stats(name), "accuracy": self.accuracy(name)}  # fmt: skip
+                "latency": self.latency_stats(name), "accuracy": self.accuracy(name),
+                "alerts": list(record["alerts"])}  # fmt: skip
 
 
 # %% [markdown]

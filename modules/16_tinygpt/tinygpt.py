@@ -644,7 +644,8 @@ model.zero_grad()
 #   even more likely), τ > 1 flattens towards uniform; τ → 0 always picks the most likely character
 #   (greedy decoding), and τ = 0 means exactly that.
 # - **top-k**: keep only the k largest logits, set the rest to -∞ (probability 0), then softmax.
-#   It cuts off the long tail of unlikely characters that make samples derail; top_k = 1 is greedy.
+#   It cuts off the long tail of unlikely characters that make samples derail; top_k = 1 is greedy
+#   (and top_k below 1 is a ValueError: it would keep nothing).
 #
 # ```
 #   logits        [2.0, 1.0, 0.5, -1.0]
