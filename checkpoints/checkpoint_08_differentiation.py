@@ -4,7 +4,7 @@ import pytest
 
 from tinytorch.core.activations import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.core.attention import MultiHeadAttention, ScaledDotProductAttention, causal_mask
-from tinytorch.core.autograd import Variable, backward, backward_rule, gradient_check, no_grad
+from tinytorch.core.autograd import Variable, backward, backward_rule, gradient_check, no_grad, topological_order
 from tinytorch.core.layers import Dense
 from tinytorch.core.losses import BinaryCrossEntropy, CrossEntropyLoss, MeanSquaredError
 from tinytorch.core.networks import MLP, Flatten, Sequential
@@ -170,6 +170,38 @@ def test_conv2d_gradients_with_stride_and_padding():
     check_layer(conv, rand(2, 2, 5, 6))
     check_layer(Conv2D(1, 2, (2, 3)), rand(1, 1, 4, 5))
     check_layer(Conv2D(3, 2, (3, 2), padding=1), rand(2, 3, 5, 4))  # dx as a convolution: stride 1, OC <= C
+
+
+
+def test_backward_visits_each_tensor_once_and_only_those_requiring_grad():
+    x = Tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(50):  # 2**50 paths from y back to x: only a graph walk that visits each tensor once ends
+        y = y + y
+    order = topological_order(y)
+    assert len(order) == 51 and order[0] is x and order[-1] is y
+    y.backward()
+    assert x.grad.data.tolist() == [2.0**50]
+    c = Tensor([3.0])  # a constant, used twice
+    z = c * x + c * x
+    assert topological_order(z)[0] is x and all(t.requires_grad for t in topological_order(z))
+    x.zero_grad()
+    z.backward()
+    assert x.grad.data.tolist() == [6.0]
+
+
+def test_gradients_sum_back_over_stretched_axes_and_vector_operands():
+    row = Tensor(np.ones((1, 3)), requires_grad=True)
+    (row + Tensor(rand(2, 3))).sum().backward()  # the size-1 axis was stretched to 2
+    assert row.grad.shape == (1, 3) and row.grad.data.tolist() == [[2.0, 2.0, 2.0]]
+    assert gradient_check(lambda a, v: a @ v, Tensor(rand(3, 4)), Tensor(rand(4, seed=1))).ok  # (3, 4) @ (4,)
+    assert gradient_check(lambda v, a: v @ a, Tensor(rand(3, seed=2)), Tensor(rand(3, 4))).ok  # (3,) @ (3, 4)
+
+
+def test_cross_entropy_of_sequence_logits_is_that_of_their_rows():
+    logits, targets = rand(2, 3, 5), np.random.default_rng(3).integers(0, 5, (2, 3))
+    sequence = CrossEntropyLoss()(Tensor(logits), targets).item()
+    assert abs(sequence - CrossEntropyLoss()(Tensor(logits.reshape(6, 5)), targets.reshape(6)).item()) < 1e-12
 
 
 @pytest.mark.parametrize("out_channels", [4, 16], ids=["dx-by-convolution", "dx-by-col2im"])
