@@ -1,6 +1,7 @@
 """Checkpoint 14 · deployment: I can deploy, monitor and version models in production."""
 import json
 import urllib.request
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from tinytorch.core.activations import ReLU
 from tinytorch.core.autograd import no_grad
 from tinytorch.core.dataloader import digits_split
+from tinytorch.core import mlops
 from tinytorch.core.layers import Dense, Module
 from tinytorch.core.mlops import (
     DriftDetector,
@@ -204,7 +206,7 @@ def _request(url, body=None):
         return json.loads(response.read())
 
 
-def test_http_service_answers_like_the_model_in_process():
+def test_http_service_answers_like_the_model_in_process(monkeypatch):
     set_seed(3)
     model = _cnn()
     _, _, X_test, _ = digits_split(images=True)
@@ -220,8 +222,12 @@ def test_http_service_answers_like_the_model_in_process():
         assert flat["predictions"] == expected[:3].argmax(1).tolist()
         metrics = _request(server.url + "/metrics")
         assert metrics["predictions"] == 28 and metrics["errors"] == 0 and metrics["latency"]["p50_ms"] > 0
+        ticks = iter([10.0, 10.3])  # a clock on which the next batch takes 0.3 s
+        monkeypatch.setattr(mlops, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
         server.predict(np.tile(X_test, (2, 1, 1, 1))[:300])  # 300 samples: each logs a 300th of the batch's time
-        assert _request(server.url + "/metrics")["latency"]["p95_ms"] < 50
+        monkeypatch.undo()
+        latency = _request(server.url + "/metrics")["latency"]  # the window: the batch's last 100 samples
+        assert abs(latency["p50_ms"] - 1.0) < 1e-9 and abs(latency["p95_ms"] - 1.0) < 1e-9
         predictions, outputs = server.predict(X_test[4:5])  # one sample is a batch too
         assert predictions.tolist() == [expected[4].argmax()]
         np.testing.assert_allclose(outputs, expected[4:5], rtol=1e-5, atol=1e-6)  # BLAS may round a lone row apart
