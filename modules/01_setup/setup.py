@@ -109,7 +109,8 @@ print(info)
 # outlier cannot drag. `time.perf_counter()` is the right clock: monotonic and high resolution.
 #
 # For memory, Python's `tracemalloc` records every allocation, NumPy's arrays included. The
-# **peak** during a call is what decides whether a batch fits in RAM.
+# **peak** during a call is what decides whether a batch fits in RAM; what is still **held** after
+# it (`held_memory`) is what its result keeps alive.
 
 # %%
 #| export
@@ -153,6 +154,22 @@ def peak_memory(fn, *args, **kwargs):
     ### END SOLUTION
 
 
+def held_memory(fn, *args, **kwargs):
+    """Bytes still allocated once fn has returned, while its result is alive (what a result keeps:
+    Module 02 uses it to weigh the computation graph). Returns (bytes, result)."""
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    try:
+        result = fn(*args, **kwargs)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    return held - base, result
+
+
 # %% [markdown]
 # ### 🧪 Check: a naive loop against NumPy, timed and weighed
 #
@@ -168,6 +185,8 @@ print(f"python loop {loop_time * 1e3:.1f} ms, np.sum {numpy_time * 1e3:.2f} ms: 
 peak, array = peak_memory(np.ones, 1_000_000)
 assert 8_000_000 <= peak < 8_200_000, peak
 print(f"np.ones(1_000_000) peaks at {peak / 1e6:.1f} MB")
+held, _ = held_memory(lambda: np.ones(1_000_000).sum())  # the array is freed before the call returns
+assert held < 1_000, held
 
 # %% [markdown]
 # ## 3. Reproducibility: one seed for every source of randomness

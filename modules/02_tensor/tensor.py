@@ -22,7 +22,7 @@
 #   ┌──────────────────────────┐
 #   │ data  : np.ndarray        │  the numbers (float32 by default), writable
 #   │ requires_grad, grad       │  used by autograd (Module 09)
-#   │ _op, _parents, _saved     │  "I am add(a, b)" -- the computation graph
+#   │ _node ─► Node             │  "I am add(a, b)" -- the computation graph
 #   └──────────────────────────┘
 # ```
 #
@@ -41,7 +41,7 @@ import numpy as np
 from tinytorch.core.setup import rng
 
 # %%
-from tinytorch.core.setup import peak_memory, time_it
+from tinytorch.core.setup import held_memory, peak_memory, time_it
 
 # %% [markdown]
 # ## 1. Creating tensors: data and dtype
@@ -57,18 +57,20 @@ from tinytorch.core.setup import peak_memory, time_it
 # `t.size` is the number of elements, as in NumPy; called, `t.size()` is the shape and `t.size(0)`
 # one axis's length, as in PyTorch (a small `int` subclass serves both habits).
 #
-# Every result of an operation is made by one function, `Tensor.from_op(data, op, parents, **saved)`:
+# Every result of an operation is made by one function, `Tensor.from_op(data, op, parents, keep=(), **saved)`:
 # it wraps the result and, when an input requires a gradient, records which operation made it, from
 # which tensors, and anything the backward pass will need (`saved`). Recording is all Module 02 does;
-# Module 09 teaches each recorded operation to run backwards. Whether anything is recorded is one
+# Module 09 teaches each recorded operation to run backwards. The record is a small `Node` hung on
+# the result (`t._node`), and `t._op`, `t._parents`, `t._saved` read it; section 6 says why the
+# record is an object of its own and what `keep` is for. Whether anything is recorded is one
 # switch, `Tensor.grad_enabled`, kept **per thread** (as in PyTorch): a thread serving predictions
 # with recording off must not silently stop a training thread from recording. A small metaclass
 # makes that per-thread value read and assign like an ordinary class attribute. A tensor you create
-# directly has an empty record (`_op` None, `_parents` `()`, `_saved` `{}`) and no gradient yet
+# directly has no record (`_node` None, so `_op` None, `_parents` `()`, `_saved` `{}`) and no gradient yet
 # (`grad` None). Every function that records an operation says in its docstring what it records:
-# the operation's name, the `_saved` keys it stores, and the Module 09 rule that will run it
-# backwards. `x ** p`, for one, says: *Recorded as "pow", saving `exponent`; Module 09's
-# `_pow_backward` runs it backwards.*
+# the operation's name, the `_saved` keys it stores, the values it keeps, and the Module 09 rule
+# that will run it backwards. `x ** p`, for one, says: *Recorded as "pow", saving `exponent` and
+# keeping the input; Module 09's `_pow_backward` runs it backwards.*
 #
 # Only floating-point tensors can require gradients: a gradient is a small real-valued nudge, which
 # integers cannot hold. `Tensor([1, 2], requires_grad=True)` therefore raises `TypeError` (it does
@@ -104,6 +106,67 @@ class _GradMode(type):
         _GradMode._local.enabled = bool(value)
 
 
+KEEPABLE = {"inputs", "other_inputs", "output"}
+
+
+def _keep_values(out, parents, keep):
+    """Keep, on the recorded nodes, the values a backward rule will read:
+
+    "output"        the result's values (exp: the derivative is the result itself);
+    "inputs"        every parent's values (log: 1/x);
+    "other_inputs"  a parent's values only when another parent needs a gradient (a·b: the gradient of
+                    a is grad·b, so b is read only if a needs one -- `x * 0.5` keeps nothing of x).
+    A leaf or a constant parent is a Tensor in the graph, its values always there: nothing to keep.
+    """
+    if "output" in keep:
+        out._node.keep(out.data)
+    for i, parent in enumerate(parents):
+        read = "inputs" in keep or "other_inputs" in keep and any(
+            other.requires_grad for j, other in enumerate(parents) if j != i
+        )
+        if read and parent._node is not None:
+            parent._node.keep(parent.data)
+
+
+class Node:
+    """One recorded operation as the backward pass sees it: the operation `_op`, its `_parents` (their
+    own Nodes; a leaf or a constant is its Tensor), the `_saved` values, the result's shape and dtype.
+
+    The result's values (`data`) are kept only when a backward rule reads them (`keep`): the graph
+    then holds what backward needs, not every intermediate result of the forward pass.
+    """
+
+    requires_grad = True  # only results that need a gradient are recorded
+
+    def __init__(self, op, parents, saved, value):
+        self._op, self._parents, self._saved = op, parents, saved
+        self.shape, self.dtype = value.shape, value.dtype
+        self._kept = None
+
+    def keep(self, value):
+        self._kept = value
+
+    @property
+    def data(self):
+        """The result's values, for a rule that reads them; an error names the op if nobody kept them."""
+        if self._kept is None:
+            raise RuntimeError(f"a backward rule read the values of a '{self._op}' result, which were not kept: "
+                               "the operation whose rule reads them must be recorded with keep=('inputs',) "
+                               "or keep=('output',)")  # fmt: skip
+        return self._kept
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"Node({self._op}, shape={self.shape}, dtype={self.dtype})"
+
+
 class Tensor(metaclass=_GradMode):
     """An n-dimensional array that records the operations that produced it.
 
@@ -119,7 +182,7 @@ class Tensor(metaclass=_GradMode):
         ### HINT: A tensor wraps one NumPy array in self.data: take a Tensor's own array, let _default_dtype choose
         ### HINT: the dtype when none is given, and never copy an array you are given. Only floating-point tensors can
         ### HINT: require gradients: requires_grad=True on integer data raises TypeError. A new tensor has grad None
-        ### HINT: and an empty graph record: _op None, _parents () and _saved {}.
+        ### HINT: and no graph record: _node None.
         ### BEGIN SOLUTION
         if isinstance(data, Tensor):
             data = data.data
@@ -129,22 +192,41 @@ class Tensor(metaclass=_GradMode):
             raise TypeError(f"only floating-point tensors can require gradients, not {self.data.dtype}")
         self.requires_grad = bool(requires_grad)
         self.grad = None
-        self._op, self._parents, self._saved = None, (), {}
+        self._node = None
         ### END SOLUTION
 
     @staticmethod
-    def from_op(data, op, parents, **saved):
-        """The result of operation `op` on `parents`; records the graph edge when a parent needs grad."""
+    def from_op(data, op, parents, keep=(), **saved):
+        """The result of operation `op` on `parents`; records the graph edge when a parent needs grad.
+
+        keep: the values the backward rule of `op` reads besides `saved` (see `_keep_values`).
+        """
+        if isinstance(keep, str) or not set(keep) <= KEEPABLE:
+            raise ValueError(f"keep= takes a tuple of {sorted(KEEPABLE)}, not {keep!r}")
         ### HINT: Wrap the result in a new Tensor. Record the graph edge only while recording is on
         ### HINT: (Tensor.grad_enabled) and some parent requires a gradient: then the result requires one too and
-        ### HINT: keeps op, the parents (as a tuple) and the saved values.
+        ### HINT: gets a Node (op, the parents' own records as a tuple, saved); `_keep_values` keeps what `keep` names.
         ### BEGIN SOLUTION
         out = Tensor(data)
         if Tensor.grad_enabled and any(p.requires_grad for p in parents):
             out.requires_grad = True
-            out._op, out._parents, out._saved = op, tuple(parents), saved
+            out._node = Node(op, tuple(p._node or p for p in parents), saved, out.data)
+            _keep_values(out, parents, keep)
         return out
         ### END SOLUTION
+
+    # --- the graph record (Module 09 walks it) ------------------------------------------------
+    @property
+    def _op(self):
+        return None if self._node is None else self._node._op
+
+    @property
+    def _parents(self):
+        return () if self._node is None else self._node._parents
+
+    @property
+    def _saved(self):
+        return {} if self._node is None else self._node._saved
 
     # --- properties -------------------------------------------------------------------------
     @property
@@ -285,17 +367,17 @@ def _as_tensor(value, like):
     return Tensor(value)
 
 
-def _binary(op, numpy_fn):
+def _binary(op, numpy_fn, keep=()):
     """The method `self <op> other` and its reflected twin `other <op> self`, both recorded as `op`
-    (nothing saved: the parents are enough). Module 09's rules `_add_backward`, `_sub_backward`,
-    `_mul_backward`, `_div_backward` and `_matmul_backward` run them backwards."""
+    (nothing saved; `keep` names the values the rule reads). Module 09's rules `_add_backward`,
+    `_sub_backward`, `_mul_backward`, `_div_backward` and `_matmul_backward` run them backwards."""
 
     def forward(self, other):
         ### HINT: Make `other` a Tensor of a matching dtype first (a helper above does it), apply the NumPy function
-        ### HINT: to the two arrays, and record the result with from_op: operation `op`, parents self then other.
+        ### HINT: to the two arrays, and record the result with from_op: operation `op`, parents self then other, keep.
         ### BEGIN SOLUTION
         other = _as_tensor(other, self)
-        return Tensor.from_op(numpy_fn(self.data, other.data), op, (self, other))
+        return Tensor.from_op(numpy_fn(self.data, other.data), op, (self, other), keep)
         ### END SOLUTION
 
     def reflected(self, other):
@@ -303,17 +385,17 @@ def _binary(op, numpy_fn):
         ### HINT: forward with the operands, and the parents, in the other order.
         ### BEGIN SOLUTION
         other = _as_tensor(other, self)
-        return Tensor.from_op(numpy_fn(other.data, self.data), op, (other, self))
+        return Tensor.from_op(numpy_fn(other.data, self.data), op, (other, self), keep)
         ### END SOLUTION
 
     return forward, reflected
 
 
-Tensor.__add__, Tensor.__radd__ = _binary("add", np.add)
+Tensor.__add__, Tensor.__radd__ = _binary("add", np.add)  # d/da = d/db = 1: no values needed
 Tensor.__sub__, Tensor.__rsub__ = _binary("sub", np.subtract)
-Tensor.__mul__, Tensor.__rmul__ = _binary("mul", np.multiply)
-Tensor.__truediv__, Tensor.__rtruediv__ = _binary("div", np.divide)
-Tensor.__matmul__, Tensor.__rmatmul__ = _binary("matmul", np.matmul)
+Tensor.__mul__, Tensor.__rmul__ = _binary("mul", np.multiply, keep=("other_inputs",))  # d(ab)/da = b
+Tensor.__truediv__, Tensor.__rtruediv__ = _binary("div", np.divide, keep=("inputs", "output"))
+Tensor.__matmul__, Tensor.__rmatmul__ = _binary("matmul", np.matmul, keep=("other_inputs",))
 
 
 def _neg(self):
@@ -324,22 +406,22 @@ def _neg(self):
 def _pow(self, exponent):
     """x ** p for a number p (a tensor exponent is not supported).
 
-    Recorded as "pow", saving `exponent`; Module 09's `_pow_backward` runs it backwards.
+    Recorded as "pow", saving `exponent` and keeping the input; Module 09's `_pow_backward` runs it backwards.
     """
     if isinstance(exponent, Tensor):
         raise TypeError("a tensor exponent is not supported: use exp(p * log(x))")
-    return Tensor.from_op(self.data**exponent, "pow", (self,), exponent=exponent)
+    return Tensor.from_op(self.data**exponent, "pow", (self,), ("inputs",), exponent=exponent)
 
 
 def _exp(self):
-    """e ** x. Recorded as "exp" (nothing saved: the result is its own derivative); Module 09's
+    """e ** x. Recorded as "exp", keeping the output (the result is its own derivative); Module 09's
     `_exp_backward` runs it backwards."""
-    return Tensor.from_op(np.exp(self.data), "exp", (self,))
+    return Tensor.from_op(np.exp(self.data), "exp", (self,), ("output",))
 
 
 def _log(self):
-    """The natural logarithm. Recorded as "log" (nothing saved); Module 09's `_log_backward` runs it backwards."""
-    return Tensor.from_op(np.log(self.data), "log", (self,))
+    """The natural logarithm. Recorded as "log", keeping the input; Module 09's `_log_backward` runs it backwards."""
+    return Tensor.from_op(np.log(self.data), "log", (self,), ("inputs",))
 
 
 def _sqrt(self):
@@ -353,9 +435,9 @@ def _matmul(self, other):
 def _rpow(self, base):
     """base ** x for a number base: d/dx = base**x · ln(base).
 
-    Recorded as "rpow", saving `base`; Module 09's `_rpow_backward` runs it backwards.
+    Recorded as "rpow", saving `base` and keeping the output; Module 09's `_rpow_backward` runs it backwards.
     """
-    return Tensor.from_op(np.power(np.asarray(base, dtype=self.dtype), self.data), "rpow", (self,), base=base)
+    return Tensor.from_op(np.power(np.asarray(base, dtype=self.dtype), self.data), "rpow", (self,), ("output",), base=base)
 
 
 Tensor.__neg__, Tensor.__pow__, Tensor.__rpow__, Tensor.exp, Tensor.log = _neg, _pow, _rpow, _exp, _log
@@ -507,19 +589,19 @@ def _axis(axis, keepdims, dim, keepdim):
     return (tuple(axis) if isinstance(axis, list) else axis), bool(keepdims or keepdim)
 
 
-def _reduction(op, numpy_fn):
+def _reduction(op, numpy_fn, keep=()):
     """A method reducing over `axis` (None = everything) with NumPy's `numpy_fn`, recorded as `op`,
-    saving `axis` and `keepdims`. Module 09's rules `_sum_backward`, `_mean_backward` and
-    `_max_backward` run them backwards."""
+    saving `axis` and `keepdims` (and keeping the values named by `keep`). Module 09's rules
+    `_sum_backward`, `_mean_backward` and `_max_backward` run them backwards."""
 
     def reduce(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         axis, keepdims = _axis(axis, keepdims, dim, keepdim)
         ### HINT: Let NumPy reduce the array with the same axis and keepdims; a full reduction gives a NumPy scalar,
         ### HINT: so make it an array; record axis and keepdims, which the backward pass needs to spread the gradient
-        ### HINT: back.
+        ### HINT: back, and pass `keep` on.
         ### BEGIN SOLUTION
         data = numpy_fn(self.data, axis=axis, keepdims=keepdims)
-        return Tensor.from_op(np.asarray(data), op, (self,), axis=axis, keepdims=keepdims)
+        return Tensor.from_op(np.asarray(data), op, (self,), keep, axis=axis, keepdims=keepdims)
         ### END SOLUTION
 
     reduce.__name__ = op
@@ -528,7 +610,7 @@ def _reduction(op, numpy_fn):
 
 Tensor.sum = _reduction("sum", np.sum)
 Tensor.mean = _reduction("mean", np.mean)
-_max_values = _reduction("max", np.max)
+_max_values = _reduction("max", np.max, keep=("inputs", "output"))  # the winners: input == max
 
 
 def _argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
@@ -676,13 +758,14 @@ def _flatten(self, start_dim=0, end_dim=-1):
 def _clamp(self, min=None, max=None):
     """Values limited to [min, max] (either may be None).
 
-    Recorded as "clip", saving `low` and `high`; Module 09's `_clip_backward` runs it backwards.
+    Recorded as "clip", saving `low` and `high` and keeping the input; Module 09's `_clip_backward` runs it
+    backwards.
     """
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
     low = -np.inf if min is None else min
     high = np.inf if max is None else max
-    return Tensor.from_op(np.clip(self.data, low, high).astype(self.dtype), "clip", (self,), low=low, high=high)
+    return Tensor.from_op(np.clip(self.data, low, high).astype(self.dtype), "clip", (self,), ("inputs",), low=low, high=high)
 
 
 def _clone(self):
@@ -752,6 +835,40 @@ while node._parents:
     node = node._parents[0]
 assert chain == ["mean", "pow", "sub"]
 print("loss =", loss.item(), " recorded graph, last op first:", " <- ".join(chain))
+
+# %% [markdown]
+# ### What the graph keeps alive
+#
+# Why is the record a `Node` of its own, and not simply the parent tensors? Memory. If results
+# linked to the tensors they came from, the loss of a training step would keep **every**
+# intermediate result of the forward pass alive until it is dropped -- every activation of every
+# layer, whether the backward pass needs it or not. Backward rules need far less: `a + b` passes
+# its gradient on untouched (no values at all), `a * b` needs both operands, `exp` only its own
+# result, and `a * b` reads `b` only to give `a` its gradient (so `x * 0.5` needs nothing of `x`).
+# So each operation tells `from_op` what its rule will read -- `keep=("inputs",)`,
+# `("other_inputs",)` or `("output",)` (`_keep_values` says exactly what each keeps) -- and a Node
+# holds values only when asked to. A result nobody reads is freed as soon as your code drops the
+# tensor -- PyTorch's "saved tensors" work the same way.
+#
+# The measurement: ten operations in a row on a 4 MB tensor, only the last result held by us.
+
+# %%
+def ten_times(step):
+    def build():
+        y = Tensor(np.ones((1000, 1000), dtype=np.float32), requires_grad=True)
+        for _ in range(10):
+            y = step(y)
+        return y
+
+    return build
+
+
+adds_bytes, _ = held_memory(ten_times(lambda y: y + 1.0))  # add keeps nothing
+exps_bytes, _ = held_memory(ten_times(lambda y: (y * 1e-3).exp()))  # mul keeps its input, exp its output
+one_array = 4_000_000
+assert adds_bytes < 3 * one_array, "the graph of additions must not keep their results"
+assert exps_bytes > 10 * one_array, "exp's rule reads its result (and mul its inputs, the exps): those are kept"
+print(f"10 additions: {adds_bytes / 1e6:.1f} MB held; 10 times mul then exp: {exps_bytes / 1e6:.1f} MB held")
 
 # %% [markdown]
 # ## 7. Making tensors the PyTorch way
@@ -851,7 +968,7 @@ assert copied.data[0] == 0.0 and shared.data[0] == 1.0
 # the way, so that you read each one only when you need it.
 #
 # - `Tensor.__init__` 2: np.asarray(data, dtype=dtype) shares an array's memory when no conversion is needed; a dtype whose .kind is 'f' is floating point; store requires_grad as a bool.
-# - `Tensor.from_op` 2: any(...) over the parents' requires_grad; set _op, _parents and _saved on the new tensor.
+# - `Tensor.from_op` 2: any(...) over the parents' requires_grad; out._node = Node(op, tuple(p._node or p for p in parents), saved, out.data); then _keep_values(out, parents, keep).
 # - `_binary.forward` 2: _as_tensor(other, self), then numpy_fn on self.data and other.data.
 # - `_binary.reflected` 2: numpy_fn(other.data, self.data); the parents are (other, self).
 # - `_reduction.reduce` 2: numpy_fn(self.data, axis=..., keepdims=...) then np.asarray; pass axis= and keepdims= to from_op as saved values.

@@ -30,7 +30,8 @@
 #
 # Each activation is a small class: build it once, call it like a function (`relu(x)`), just like
 # PyTorch's `nn.ReLU()`. Each records its own operation name (`"relu"`, `"softmax"`, ...) through
-# `Tensor.from_op`, so Module 09 can give it a backward rule.
+# `Tensor.from_op`, so Module 09 can give it a backward rule, and tells it what that rule will read
+# (`keep=("output",)` or `("inputs",)`, Module 02 section 6): the graph keeps those values alive.
 #
 # That shape -- an object built once and called, whose `__call__` runs `forward` -- is the one every
 # later part shares. Module 04's `Module` (layers and models) adds parameters, sub-layers and
@@ -89,12 +90,12 @@ class ReLU(Activation):
     """max(0, x), elementwise."""
 
     def forward(self, x):
-        """Recorded as "relu" (nothing saved: the output shows where x > 0); Module 09's
+        """Recorded as "relu", keeping the output (it shows where x > 0); Module 09's
         `_relu_backward` runs it backwards."""
         ### HINT: max(0, x) for every element, with one vectorised NumPy call on x.data (no loop), recorded with
-        ### HINT: Tensor.from_op under the name 'relu' with x as the parent.
+        ### HINT: Tensor.from_op under the name 'relu' with x as the parent, keeping the output.
         ### BEGIN SOLUTION
-        return Tensor.from_op(np.maximum(x.data, 0), "relu", (x,))
+        return Tensor.from_op(np.maximum(x.data, 0), "relu", (x,), ("output",))
         ### END SOLUTION
 
 
@@ -132,12 +133,12 @@ class Sigmoid(Activation):
     """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so that it never overflows."""
 
     def forward(self, x):
-        """Recorded as "sigmoid" (nothing saved: the derivative is made of the output); Module 09's
+        """Recorded as "sigmoid", keeping the output (the derivative is made of it); Module 09's
         `_sigmoid_backward` runs it backwards."""
         ### HINT: Use the identity from the text, which goes through tanh and never overflows, on x.data; record it as
-        ### HINT: 'sigmoid'.
+        ### HINT: 'sigmoid', keeping the output.
         ### BEGIN SOLUTION
-        return Tensor.from_op(0.5 * (1 + np.tanh(0.5 * x.data)), "sigmoid", (x,))
+        return Tensor.from_op(0.5 * (1 + np.tanh(0.5 * x.data)), "sigmoid", (x,), ("output",))
         ### END SOLUTION
 
 
@@ -145,11 +146,11 @@ class Tanh(Activation):
     """tanh(x): like sigmoid but centred on zero, range (-1, 1)."""
 
     def forward(self, x):
-        """Recorded as "tanh" (nothing saved: the derivative is made of the output); Module 09's
+        """Recorded as "tanh", keeping the output (the derivative is made of it); Module 09's
         `_tanh_backward` runs it backwards."""
-        ### HINT: NumPy has it: one call on x.data, recorded as 'tanh'.
+        ### HINT: NumPy has it: one call on x.data, recorded as 'tanh', keeping the output.
         ### BEGIN SOLUTION
-        return Tensor.from_op(np.tanh(x.data), "tanh", (x,))
+        return Tensor.from_op(np.tanh(x.data), "tanh", (x,), ("output",))
         ### END SOLUTION
 
 
@@ -173,13 +174,14 @@ class GELU(Activation):
     """Gaussian error linear unit (tanh approximation, as in GPT-2)."""
 
     def forward(self, x):
-        """Recorded as "gelu" (nothing saved: the rule recomputes from the parent); Module 09's
+        """Recorded as "gelu", keeping the input (the rule recomputes from it); Module 09's
         `_gelu_backward` runs it backwards."""
         ### HINT: The tanh approximation from the text, computed on the array x.data (not on the Tensor x), with the
-        ### HINT: constants GELU_C = sqrt(2/pi) and GELU_CUBIC = 0.044715 defined above; record the result as 'gelu'.
+        ### HINT: constants GELU_C = sqrt(2/pi) and GELU_CUBIC = 0.044715 defined above; record the result as 'gelu',
+        ### HINT: keeping the input.
         ### BEGIN SOLUTION
         inner = GELU_C * (x.data + GELU_CUBIC * (x.data * x.data * x.data))
-        return Tensor.from_op(0.5 * x.data * (1 + np.tanh(inner)), "gelu", (x,))
+        return Tensor.from_op(0.5 * x.data * (1 + np.tanh(inner)), "gelu", (x,), ("inputs",))
         ### END SOLUTION
 
 
@@ -212,13 +214,13 @@ class Softmax(Activation):
         self.dim = dim
 
     def forward(self, x):
-        """Recorded as "softmax", saving `dim`; Module 09's `_softmax_backward` runs it backwards."""
+        """Recorded as "softmax", saving `dim` and keeping the output; Module 09's `_softmax_backward` runs it backwards."""
         ### HINT: Shift the scores by their maximum along dim (the helper _shifted does it), exponentiate, divide by
         ### HINT: the sum along the same dim kept as an axis so that it broadcasts; record 'softmax' with dim=self.dim
-        ### HINT: for the backward pass.
+        ### HINT: for the backward pass, keeping the output.
         ### BEGIN SOLUTION
         exps = np.exp(_shifted(x, self.dim))
-        return Tensor.from_op(exps / exps.sum(axis=self.dim, keepdims=True), "softmax", (x,), dim=self.dim)
+        return Tensor.from_op(exps / exps.sum(axis=self.dim, keepdims=True), "softmax", (x,), ("output",), dim=self.dim)
         ### END SOLUTION
 
     def __repr__(self):
@@ -229,13 +231,14 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) along `dim`, computed without ever taking the log of an underflowed 0."""
 
     def forward(self, x):
-        """Recorded as "log_softmax", saving `dim`; Module 09's `_log_softmax_backward` runs it backwards."""
+        """Recorded as "log_softmax", saving `dim` and keeping the output; Module 09's `_log_softmax_backward` runs it backwards."""
         ### HINT: Stay in log space: the shifted scores minus the log of the sum of their exponentials along dim (kept
-        ### HINT: as an axis). Never take the log of a softmax. Record 'log_softmax' with dim=self.dim.
+        ### HINT: as an axis). Never take the log of a softmax. Record 'log_softmax' with dim=self.dim,
+        ### HINT: keeping the output.
         ### BEGIN SOLUTION
         shifted = _shifted(x, self.dim)
         log_sum = np.log(np.exp(shifted).sum(axis=self.dim, keepdims=True))
-        return Tensor.from_op(shifted - log_sum, "log_softmax", (x,), dim=self.dim)
+        return Tensor.from_op(shifted - log_sum, "log_softmax", (x,), ("output",), dim=self.dim)
         ### END SOLUTION
 
     def __repr__(self):

@@ -287,14 +287,14 @@ def conv2d(x, weights, bias=None, stride=1, padding=0):
     """Convolution of x (N, C, H, W) with weights (OC, C, KH, KW) and bias (OC,) or None -> (N, OC, OH, OW).
 
     The im2col windows convolved with the kernels as rows (`convolve`), recorded as one operation,
-    "conv2d", saving the im2col view `windows` (N, C, OH, OW, KH, KW), `stride` and `padding`;
-    Module 09's `_conv2d_backward` runs it backwards.
+    "conv2d", saving the im2col view `windows` (N, C, OH, OW, KH, KW), `stride` and `padding`, and
+    keeping the inputs (the rule reads the weights); Module 09's `_conv2d_backward` runs it backwards.
     """
     windows = im2col(x, weights.shape[2:], stride, padding).data
     kernels = weights.data.reshape(weights.shape[0], -1)  # (OC, C·KH·KW)
     out = convolve(windows, kernels, None if bias is None else bias.data)
     parents = (x, weights) if bias is None else (x, weights, bias)
-    return Tensor.from_op(out, "conv2d", parents, windows=windows, stride=stride, padding=padding)
+    return Tensor.from_op(out, "conv2d", parents, ("inputs",), windows=windows, stride=stride, padding=padding)
 
 
 class Conv2D(Module):

@@ -50,7 +50,7 @@ from tinytorch.core.tensor import Tensor
 # %%
 import tempfile
 
-from tinytorch.core.setup import peak_memory, set_seed, time_it
+from tinytorch.core.setup import held_memory, peak_memory, set_seed, time_it
 
 # %% [markdown]
 # ## 1. Dataset: anything with a length and an index
@@ -582,8 +582,14 @@ with tempfile.TemporaryDirectory() as tmp:
 #
 # For images, `BatchNorm2D` normalises each **channel** over the batch *and* all pixels: the
 # statistics of a (N, C, H, W) batch are taken over axes (0, 2, 3). `BatchNorm1D` takes (N, F) (or
-# (N, C, L), over axes 0 and 2). Everything is built from recorded Tensor operations (mean,
-# subtract, multiply, power), so Module 09's autograd differentiates it without new rules.
+# (N, C, L), over axes 0 and 2).
+#
+# **One recorded operation for x̂.** Written with Tensor operations (mean, subtract, multiply,
+# power), x̂ would work with autograd at once -- and the graph would keep two activation-sized
+# arrays per layer for the backward pass (`x - μ`, read by the square and by the scaling, and x̂,
+# read by the multiplication with gamma; Module 02 section 6). `normalize(x, axes, eps)` computes
+# x̂ in NumPy and records it as one operation, "normalize", keeping only x̂ and the small `rstd` =
+# 1/√(σ² + eps): Module 09 gives it its own rule. The measurement after the checks compares both.
 #
 # First the definition, a loop over features:
 
@@ -614,6 +620,26 @@ from tinytorch.core.layers import Module, Parameter
 from tinytorch.core.tensor import Tensor
 
 
+def normalize(x, axes, eps):
+    """x_hat = (x - mean) / sqrt(var + eps), the statistics taken over `axes` (kept as size-1 axes).
+
+    Returns (x_hat, mean, var): a Tensor and the two statistics as arrays. Recorded as "normalize",
+    saving `axes` and `rstd` = 1 / sqrt(var + eps) and keeping the output; Module 09's
+    `_normalize_backward` runs it backwards.
+    """
+    ### HINT: Two passes in NumPy on x.data: the mean over `axes` (keepdims), then the variance of the centred values
+    ### HINT: (centre before squaring); rstd = 1 / sqrt(var + eps); record centred * rstd with Tensor.from_op,
+    ### HINT: keeping the output and saving axes and rstd.
+    ### BEGIN SOLUTION
+    mean = x.data.mean(axis=axes, keepdims=True)
+    centered = x.data - mean
+    var = (centered * centered).mean(axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt(var + eps)
+    x_hat = Tensor.from_op(centered * rstd, "normalize", (x,), ("output",), axes=axes, rstd=rstd)
+    ### END SOLUTION
+    return x_hat, mean, var
+
+
 class _BatchNorm(Module):
     """Shared machinery of BatchNorm1D and BatchNorm2D: per-feature statistics over `_axes(x)`."""
 
@@ -633,24 +659,21 @@ class _BatchNorm(Module):
     def forward(self, x):
         axes = self._axes(x)
         shape = (1, -1) + (1,) * (x.ndim - 2)  # features live on axis 1
-        ### HINT: training: count = values per feature (x.size // num_features), fewer than 2 is a ValueError; mean and
-        ### HINT: variance over `axes` with keepdims (centre before squaring); give _update_running one value per feature
-        ### HINT: (the statistics' .data flattened) and count. Eval: the running statistics reshaped to `shape`. Then
-        ### HINT: y = (x - mean) / sqrt(var + eps) * gamma + beta, gamma and beta being (num_features,) parameters
-        ### HINT: reshaped to `shape` so that they broadcast.
+        ### HINT: training: count = values per feature (x.size // num_features), fewer than 2 is a ValueError; x_hat and
+        ### HINT: the batch statistics from normalize(x, axes, eps); give _update_running one value per feature (the
+        ### HINT: statistics flattened) and count. Eval: x_hat = (x - running mean) * (running var + eps) ** -0.5, the
+        ### HINT: buffers reshaped to `shape` (constants). Then y = x_hat * gamma + beta, gamma and beta being
+        ### HINT: (num_features,) parameters reshaped to `shape` so that they broadcast.
         ### BEGIN SOLUTION
         if self.training:
             count = x.size // self.num_features
             if count < 2:
                 raise ValueError(f"{type(self).__name__} needs more than one value per feature to train, got {x.shape}")
-            mean = x.mean(axis=axes, keepdims=True)
-            centered = x - mean
-            var = (centered * centered).mean(axis=axes, keepdims=True)
-            self._update_running(mean.data.ravel(), var.data.ravel(), count)
+            x_hat, mean, var = normalize(x, axes, self.eps)
+            self._update_running(mean.ravel(), var.ravel(), count)
         else:
-            centered = x - Tensor(self.running_mean.reshape(shape))
-            var = Tensor(self.running_var.reshape(shape))
-        x_hat = centered * (var + self.eps) ** -0.5
+            scale = (self.running_var.reshape(shape) + self.eps) ** -0.5
+            x_hat = (x - Tensor(self.running_mean.reshape(shape))) * Tensor(scale)
         return x_hat * self.gamma.reshape(shape) + self.beta.reshape(shape)
         ### END SOLUTION
 
@@ -742,6 +765,21 @@ print(f"BatchNorm on (256, 512): loop over features {naive_s * 1e3:.1f} ms, vect
 graph_bytes, kept = peak_memory(lambda: bn_wide(Tensor(wide, requires_grad=True)))
 print(f"training-mode forward with a graph: {graph_bytes / wide.nbytes:.1f}x the input's {wide.nbytes:,} bytes")
 
+
+def x_hat_from_tensor_ops(x, axes=(0,), eps=1e-5):
+    """x_hat as a chain of recorded Tensor operations: the graph keeps what each of their rules reads."""
+    centered = x - x.mean(axis=axes, keepdims=True)
+    return centered * ((centered * centered).mean(axis=axes, keepdims=True) + eps) ** -0.5
+
+
+inputs = Tensor(wide, requires_grad=True)
+chain_bytes, chained = held_memory(lambda: x_hat_from_tensor_ops(inputs) * bn_wide.gamma)
+one_op_bytes, fused = held_memory(lambda: normalize(inputs, (0,), 1e-5)[0] * bn_wide.gamma)
+assert np.allclose(chained.data, fused.data, atol=1e-5)
+assert one_op_bytes < 2.2 * wide.nbytes < chain_bytes, (one_op_bytes, chain_bytes)
+print(f"x_hat * gamma with its graph: {chain_bytes / wide.nbytes:.1f}x the input's bytes as a chain of Tensor "
+      f"operations, {one_op_bytes / wide.nbytes:.1f}x as one recorded operation")  # fmt: skip
+
 # %% [markdown]
 # Each elementwise step (centre, square, scale, shift) reads and writes a full copy of the batch,
 # and while a graph is being recorded every intermediate stays alive for the backward pass: batch
@@ -778,11 +816,11 @@ class LayerNorm(Module):
         if x.shape[x.ndim - len(self.normalized_shape) :] != self.normalized_shape:
             raise ValueError(f"LayerNorm{self.normalized_shape} does not match the trailing axes of {x.shape}")
         axes = tuple(range(x.ndim - len(self.normalized_shape), x.ndim))
-        ### HINT: like batch norm over `axes` (keepdims), without running statistics; gamma and beta broadcast as they are
+        ### HINT: normalize over `axes` (its statistics are not needed: no running averages); gamma and beta broadcast as
+        ### HINT: they are
         ### BEGIN SOLUTION
-        centered = x - x.mean(axis=axes, keepdims=True)
-        var = (centered * centered).mean(axis=axes, keepdims=True)
-        return centered * (var + self.eps) ** -0.5 * self.gamma + self.beta
+        x_hat, _, _ = normalize(x, axes, self.eps)
+        return x_hat * self.gamma + self.beta
         ### END SOLUTION
 
     def extra_repr(self):

@@ -18,8 +18,9 @@
 # Reverse-mode automatic differentiation (backpropagation) delivers exactly that.
 #
 # Since Module 02 every Tensor operation has been *recorded*: `out._op` names the operation,
-# `out._parents` are its inputs and `out._saved` holds what the backward pass will need. So
-# `y = x * x + 3 * x` left behind this graph:
+# `out._parents` are its inputs (their records, `Node`s; a leaf is its Tensor), `out._saved` holds
+# what the backward pass will need, and the values a rule reads were *kept* (`keep=`, Module 02
+# section 6). So `y = x * x + 3 * x` left behind this graph:
 #
 # ```
 #   x ──┐
@@ -129,7 +130,9 @@ assert np.allclose(numerical_gradient(lambda x: (x**2 + 3 * x).sum(), np.array([
 # its own float array of the leaf's shape and dtype; an optimizer updates `p.data -= lr * p.grad.data`. Only
 # leaves get `.grad` (PyTorch's default as well). Unlike PyTorch we **keep the graph** after
 # `backward`, so calling it twice simply accumulates twice; the graph's memory is released when the
-# output tensor is dropped (in a training loop: when `loss` is reassigned).
+# output tensor is dropped (in a training loop: when `loss` is reassigned). As in PyTorch, the graph
+# holds only the values some rule reads: each operation says which when it is recorded (`keep=`),
+# and a rule that reads values nobody kept gets an error naming the operation.
 
 # %%
 #| export
@@ -139,8 +142,9 @@ BACKWARD_RULES = {}
 def backward_rule(op):
     """Register the decorated function as the backward rule of the recorded operation `op`.
 
-    A rule is called as rule(out, grad): `out` is the tensor the operation produced (its `_parents`
-    and `_saved` say how) and `grad` is dL/d(out), an ndarray of out's shape. It returns one gradient
+    A rule is called as rule(out, grad): `out` is the record of the result the operation produced (its
+    `_parents` and `_saved` say how; `out.data` and a parent's `.data` are there when the operation
+    kept them, Module 02's `keep=`) and `grad` is dL/d(out), an ndarray of out's shape. It returns one gradient
     per parent, dL/d(parent) (an ndarray, or None for a parent that does not require grad). A
     gradient may still have the broadcast shape: the engine sums it back with `unbroadcast`, and
     refuses (naming the rule) any other answer. Rules are the engine's business: their functions are
@@ -372,8 +376,8 @@ del BACKWARD_RULES["bare"]
 # %% [markdown]
 # ## 3. Controlling the recording: `no_grad`, `detach`, `Variable`
 #
-# Recording costs time and, above all, memory: the graph keeps every intermediate result alive until
-# backward. During evaluation or inference nobody will call backward, so we switch recording off.
+# Recording costs time and, above all, memory: the graph keeps the intermediate results its rules read
+# alive until backward. During evaluation or inference nobody will call backward, so we switch recording off.
 # `no_grad()` is a context manager setting the flag `Tensor.grad_enabled` (per thread) that `from_op`
 # reads; it restores the previous value on exit -- even when the block raises (a `ZeroDivisionError`
 # inside `with no_grad():` must still switch recording back on, and still reach the caller), and
@@ -641,7 +645,10 @@ for fn in (lambda a, b: a - b, lambda a, b: -a / b, lambda a, b: (a * b) ** 1.5,
 #   apply the formulas, and remove it;
 # - BLAS reads matrices with real strides. A gradient that arrives as a broadcast view (the
 #   zero-stride, copy-free result of `sum`'s backward, below) would make NumPy fall back to slower
-#   code for *both* products, so we materialise it once first.
+#   code for *both* products, so we materialise it once first;
+# - each formula reads the **other** operand only: the operation keeps A's values only when B needs
+#   a gradient and B's only when A does (`keep=("other_inputs",)`, Module 02), and the rule reads
+#   exactly those.
 
 # %%
 #| export
@@ -650,24 +657,27 @@ def _matmul_backward(out, grad):
     a, b = out._parents
     if any(stride == 0 and size > 1 for stride, size in zip(grad.strides, grad.shape)):
         grad = np.ascontiguousarray(grad)  # a broadcast view (from sum/mean): BLAS wants real rows, copy once
-    A = a.data[None, :] if a.ndim == 1 else a.data  # a vector on the left is a (1, k) row
-    B = b.data[:, None] if b.ndim == 1 else b.data  # on the right a (k, 1) column
+    a_shape = (1, *a.shape) if a.ndim == 1 else a.shape  # a vector on the left is a (1, k) row
+    b_shape = (*b.shape, 1) if b.ndim == 1 else b.shape  # on the right a (k, 1) column
     if b.ndim == 1:
         grad = grad[..., None]
     if a.ndim == 1:
         grad = grad[..., None, :]
     grad_a = grad_b = None
-    ### HINT: only for a parent that requires grad. dA = grad @ Bᵀ, unbroadcast to A's shape. dB = Aᵀ @ grad: when B
-    ### HINT: is one (k, m) matrix shared by a batched A, fold the batch into the rows as the text shows (one product),
-    ### HINT: otherwise unbroadcast to B's shape. Reshape each gradient to its parent's shape (1-D operands).
+    ### HINT: only for a parent that requires grad (each reads the *other* one's data, as reshaped above). dA = grad @ Bᵀ,
+    ### HINT: unbroadcast to A's shape. dB = Aᵀ @ grad: when B is one (k, m) matrix shared by a batched A, fold the
+    ### HINT: batch into the rows as the text shows (one product), otherwise unbroadcast to B's shape. Reshape each
+    ### HINT: gradient to its parent's shape (1-D operands).
     ### BEGIN SOLUTION
     if a.requires_grad:
-        grad_a = unbroadcast(grad @ np.swapaxes(B, -1, -2), A.shape).reshape(a.shape)
+        B = b.data.reshape(b_shape)
+        grad_a = unbroadcast(grad @ np.swapaxes(B, -1, -2), a_shape).reshape(a.shape)
     if b.requires_grad:
-        if B.ndim == 2 and A.ndim > 2:  # shared weights: fold the batch into the rows, one product
+        A = a.data.reshape(a_shape)
+        if len(b_shape) == 2 and len(a_shape) > 2:  # shared weights: fold the batch into the rows, one product
             grad_b = A.reshape(-1, A.shape[-1]).T @ grad.reshape(-1, grad.shape[-1])
         else:
-            grad_b = unbroadcast(np.swapaxes(A, -1, -2) @ grad, B.shape)
+            grad_b = unbroadcast(np.swapaxes(A, -1, -2) @ grad, b_shape)
         grad_b = grad_b.reshape(b.shape)
     ### END SOLUTION
     return grad_a, grad_b
@@ -837,6 +847,13 @@ for fn in (lambda x: x.reshape(4, 6) * 2, lambda x: x.permute(2, 0, 1) @ np.ones
 #
 # The softmax rules are worth a second look: the full Jacobian of a softmax over C classes is C×C
 # per row, but applying it to a vector needs only one dot product per row -- O(C) instead of O(C²).
+#
+# GELU's rule is worth a look for **memory**. In a transformer it runs on the widest activation,
+# four times the model's width, and written as one expression, `0.5 * (1 + t) + 0.5 * x * ...`,
+# NumPy allocates a temporary array for almost every operator: five arrays of x's size alive at the
+# peak, the largest spike of the whole backward pass of `make bench`'s TinyGPT. Factored,
+# `0.5(1 + t)(1 + (1 - t)·x·c(1 + 3·0.044715x²))` (since 1 - t² = (1 - t)(1 + t)), and computed
+# **in place** (`u *= x`, `np.tanh(t, out=t)`), it needs three. The check below measures both.
 
 # %%
 #| export
@@ -868,11 +885,26 @@ def _tanh_backward(out, grad):
 @backward_rule("gelu")
 def _gelu_backward(out, grad):
     x = out._parents[0].data
-    ### HINT: recompute t = tanh(GELU_C * (x + GELU_CUBIC x³)); derivative 0.5(1+t) + 0.5x(1-t²)·GELU_C(1 + 3·GELU_CUBIC x²)
+    ### HINT: t = tanh(GELU_C·(x + GELU_CUBIC·x³)), u = GELU_C·x·(1 + 3·GELU_CUBIC·x²); the gradient is
+    ### HINT: grad · 0.5(1 + t)(1 + (1 - t)·u). In place (`u *= x`, `np.tanh(t, out=t)`): at most three arrays of x's size
     ### BEGIN SOLUTION
-    t = np.tanh(GELU_C * (x + GELU_CUBIC * x * x * x))
-    slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * GELU_CUBIC * x * x)
-    return (grad * slope,)
+    u = x * x
+    t = GELU_CUBIC * u  # t = tanh(GELU_C·(x + GELU_CUBIC·x³)), built in its own buffer
+    t += 1
+    t *= x
+    t *= GELU_C
+    np.tanh(t, out=t)
+    u *= 3 * GELU_CUBIC  # u = GELU_C·x·(1 + 3·GELU_CUBIC·x²)
+    u += 1
+    u *= x
+    u *= GELU_C
+    u -= t * u  # then u = 0.5·(1 + t)·(1 + (1 - t)·u)·grad, the gradient, in the same buffer
+    u += 1
+    t += 1
+    u *= t
+    u *= grad
+    u *= 0.5
+    return (u,)
     ### END SOLUTION
 
 
@@ -903,10 +935,67 @@ from tinytorch.core.activations import GELU, LogSoftmax, ReLU, Sigmoid, Softmax,
 x = Tensor(generator.standard_normal((3, 5)) * 2)
 for activation in (ReLU(), Sigmoid(), Tanh(), GELU(), Softmax(), Softmax(dim=0), LogSoftmax(), LogSoftmax(dim=0)):
     assert gradient_check(activation, x).ok, activation
+
     extreme = Tensor([[-1e4, 0.5, 1e4]], requires_grad=True)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         activation(extreme).backward(np.ones((1, 3), dtype=np.float32))
     assert np.all(np.isfinite(extreme.grad.data)), activation
+
+def gelu_slope_one_expression(x):
+    t = np.tanh(GELU_C * (x + GELU_CUBIC * x * x * x))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * GELU_CUBIC * x * x)
+
+
+wide_x = Tensor(generator.standard_normal((768, 512)).astype(np.float32), requires_grad=True)
+ones = np.ones(wide_x.shape, dtype=np.float32)
+gelu_node = GELU()(wide_x * 1.0)._node  # a recorded GELU whose input is an operation's result: kept
+expression_bytes, expected = peak_memory(lambda: ones * gelu_slope_one_expression(wide_x.data))
+in_place_bytes, (computed,) = peak_memory(_gelu_backward, gelu_node, ones)
+assert np.allclose(computed, expected, atol=1e-5) and in_place_bytes <= 3.1 * wide_x.data.nbytes < expression_bytes
+print(f"GELU backward on (768, 512): one expression peaks at {expression_bytes / wide_x.data.nbytes:.1f}x the "
+      f"activation, in place {in_place_bytes / wide_x.data.nbytes:.1f}x")  # fmt: skip
+
+# %% [markdown]
+# ### Normalisation: one rule instead of a chain
+#
+# Module 08 records x̂ = (x − μ)·r, with r = 1/√(σ² + ε) and the statistics over `axes`, as one
+# operation, "normalize", keeping only x̂ and r. Its rule follows from the chain through μ and σ²,
+# which both depend on every x of the group of m values averaged:
+#
+# ```
+#   dL/dx = r · (g − mean(g) − x̂ · mean(g · x̂))        g = dL/dx̂, means over `axes`
+# ```
+#
+# The two means remove what the shift (μ) and the scale (σ) of the group absorb: adding a constant
+# to every x of a group changes no x̂, so the gradient sums to 0 over the group. Three elementwise
+# passes, against about ten for the chain of Tensor operations it replaces.
+
+# %%
+#| export
+@backward_rule("normalize")
+def _normalize_backward(out, grad):
+    x_hat, rstd, axes = out.data, out._saved["rstd"], out._saved["axes"]
+    ### HINT: rstd * (grad - mean of grad - x_hat * mean of grad * x_hat), the means over `axes` with keepdims
+    ### BEGIN SOLUTION
+    mean_grad = grad.mean(axis=axes, keepdims=True)
+    mean_projection = (grad * x_hat).mean(axis=axes, keepdims=True)
+    return (rstd * (grad - mean_grad - x_hat * mean_projection),)
+    ### END SOLUTION
+
+
+# %%
+from tinytorch.core.normalization import BatchNorm2D, LayerNorm, normalize
+
+x = Tensor(generator.standard_normal((4, 3, 5)) * 3 + 1)
+for axes in ((0,), (2,), (0, 2), (1, 2)):
+    assert gradient_check(lambda x: normalize(x, axes, 1e-5)[0], x).ok, axes
+group = Tensor(x.data.copy(), requires_grad=True)
+(normalize(group, (2,), 1e-5)[0] * Tensor(generator.standard_normal((4, 3, 5)))).sum().backward()
+assert np.allclose(group.grad.data.sum(axis=2), 0, atol=1e-9), "a shift of a whole group changes nothing"
+layer_norm = LayerNorm(5)
+assert gradient_check(lambda x, *params: layer_norm(x), x, *layer_norm.parameters()).ok
+assert gradient_check(lambda x: BatchNorm2D(3)(x.reshape(2, 3, 2, 5)), Tensor(generator.standard_normal(60))).ok
+
 
 # %% [markdown]
 # ## 10. Convolution's im2col: col2im
@@ -1186,9 +1275,9 @@ print(f"reverse mode (1 forward + 1 backward):     {reverse_seconds * 1e3:7.2f} 
 # passes, reverse mode about **two** (backward of a matmul is two matmuls). That is why every
 # framework is built around reverse mode, and why numerical gradients remain only as a *check*.
 #
-# **Memory.** The price of reverse mode is the graph: every intermediate result must stay alive
-# until backward has used it. Eight layers `relu(h @ W + b)` on a batch of 512 × 512 floats (1 MiB
-# per activation), measured with `peak_memory`, with and without recording:
+# **Memory.** The price of reverse mode is the graph: every intermediate result a rule reads must
+# stay alive until backward has used it. Eight layers `relu(h @ W + b)` on a batch of 512 × 512
+# floats (1 MiB per activation), measured with `peak_memory`, with and without recording:
 
 # %%
 weights = [(Tensor(generator.standard_normal((512, 512)).astype(np.float32) / 23, requires_grad=True),
@@ -1215,12 +1304,14 @@ backward_seconds, _ = time_it(lambda: deep_forward().backward(), repeat=3)
 forward_seconds, _ = time_it(deep_forward_no_grad, repeat=3)
 print(f"forward peak memory: recorded {graph_bytes / 2**20:5.1f} MiB, under no_grad {plain_bytes / 2**20:5.1f} MiB")
 print(f"forward alone {forward_seconds * 1e3:.1f} ms, forward + backward {backward_seconds * 1e3:.1f} ms")
-assert graph_bytes > 4 * plain_bytes
+assert 8 * 2**20 < graph_bytes < 12 * 2**20 and plain_bytes < 4 * 2**20
 
 # %% [markdown]
-# With recording, all 24 intermediates (matmul, bias add, ReLU per layer: 24 MiB) stay alive;
-# without, each is freed as soon as the next layer has read it, and the peak stays at a couple of
-# activations. This is why evaluation loops run under `no_grad()`, and why activation memory, not
+# With recording, each layer's ReLU output stays alive (8 MiB): ReLU's rule reads it, and so does the
+# next matmul's rule, for W's gradient. The matmul and bias-add results (16 MiB more) are freed as
+# soon as the next operation has read them, because no rule reads them (`keep`, Module 02
+# section 6); a graph that held every result would hold all 24. Without recording, each activation
+# is freed as soon as the next layer has read it, and the peak stays at a couple of activations. This is why evaluation loops run under `no_grad()`, and why activation memory, not
 # parameter memory, limits the batch size when training. Forward + backward takes about three times
 # the forward alone: per layer one matmul forward, two backward.
 #
@@ -1275,17 +1366,18 @@ from tinytorch.core.tensor import Tensor
 def clip(x, low, high):
     """x limited to [low, high] elementwise.
 
-    Recorded as "clip", saving `low` and `high`; the rule `_clip_backward` (above) runs it backwards.
+    Recorded as "clip", saving `low` and `high` and keeping the input; the rule `_clip_backward` (above) runs
+    it backwards.
     """
-    return Tensor.from_op(np.clip(x.data, low, high), "clip", (x,), low=low, high=high)
+    return Tensor.from_op(np.clip(x.data, low, high), "clip", (x,), ("inputs",), low=low, high=high)
 
 
 def softplus(x):
     """log(1 + exp(x)), stable for any x.
 
-    Recorded as "softplus" (nothing saved); the rule `_softplus_backward` (above) runs it backwards.
+    Recorded as "softplus", keeping the input; the rule `_softplus_backward` (above) runs it backwards.
     """
-    return Tensor.from_op(np.logaddexp(0, x.data), "softplus", (x,))
+    return Tensor.from_op(np.logaddexp(0, x.data), "softplus", (x,), ("inputs",))
 
 
 def _as_target(target, like):
