@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, ValuesNotKept
 
 RNG = np.random.default_rng(1)
 
@@ -104,6 +104,47 @@ def test_a_new_tensor_has_no_gradient_and_an_empty_record():
     assert type(again.data) is np.ndarray and again.data is w.data
     assert w.grad is None and w._op is None and w._parents == () and w._saved == {}
     assert again.grad is None and again._op is None and not again.requires_grad
+
+
+def _kept(tensor):
+    """Whether the graph kept the values of `tensor` (a recorded result) for a backward rule."""
+    try:
+        return tensor._node.data is tensor.data
+    except ValuesNotKept:
+        return False
+
+
+NEEDS_GRAD = Tensor(np.full((2, 3), 0.5, dtype=np.float32), requires_grad=True)
+CONSUMERS = {  # operation applied to an intermediate result r -> (is r kept, is the output kept)
+    "r + 1": (lambda r: r + 1.0, False, False), "r - 1": (lambda r: r - 1.0, False, False),
+    "-r": (lambda r: -r, False, False), "r * 2 (a constant)": (lambda r: r * 2.0, False, False),
+    "r * w (w needs a gradient)": (lambda r: r * NEEDS_GRAD, True, False),
+    "2 * r (reflected)": (lambda r: 2.0 * r, False, False),
+    "r / 2": (lambda r: r / 2.0, True, True), "r ** 2": (lambda r: r**2, True, False),
+    "r.exp()": (lambda r: r.exp(), False, True), "r.log()": (lambda r: r.log(), True, False),
+    "2 ** r": (lambda r: 2.0**r, False, True), "r @ constant": (lambda r: r @ np.ones((3, 2)), False, False),
+    "r @ w (w needs a gradient)": (lambda r: r @ NEEDS_GRAD.T, True, False),
+    "r.max(axis=1)": (lambda r: r.max(axis=1), True, True), "r.sum()": (lambda r: r.sum(), False, False),
+    "r.mean(axis=0)": (lambda r: r.mean(axis=0), False, False), "r.reshape(3, 2)": (lambda r: r.reshape(3, 2), False, False),
+    "r.permute(1, 0)": (lambda r: r.permute(1, 0), False, False), "r[0]": (lambda r: r[0], False, False),
+    "r.double()": (lambda r: r.double(), False, False), "r.clamp(0, 1)": (lambda r: r.clamp(0, 1), True, False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_the_graph_keeps_only_the_values_a_backward_rule_reads(name):
+    consume, input_kept, output_kept = CONSUMERS[name]
+    r = Tensor(np.full((2, 3), 2.0, dtype=np.float32), requires_grad=True) + 1.0  # a recorded result
+    out = consume(r)
+    assert (_kept(r), _kept(out)) == (input_kept, output_kept)
+
+
+def test_keep_is_a_tuple_of_known_words():
+    x = Tensor([1.0], requires_grad=True)
+    for wrong in ("inputs", ("input",), ("inputs", "everything")):
+        with pytest.raises(ValueError):
+            Tensor.from_op(x.data * 2, "mul", (x,), wrong)
+    assert Tensor.from_op(x.data * 2, "mul", (x,), ("inputs", "output"))._node.data.tolist() == [2.0]
 
 
 def test_reductions_and_permute_record_what_backward_needs():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tinytorch.core.activations import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, ValuesNotKept
 
 EXTREME = Tensor([[-1e4, -50.0, -1.0, 0.0, 1.0, 50.0, 1e4]])
 ALL = [ReLU(), Sigmoid(), Tanh(), GELU(), Softmax(), LogSoftmax()]
@@ -66,3 +66,19 @@ def test_activations_record_their_operation():
     assert ops == ["relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax"]
     assert all(a(x)._parents == (x,) for a in ALL)
     assert Softmax()(x)._saved == {"dim": -1} and LogSoftmax(dim=0)(x)._saved == {"dim": 0}
+
+
+def _kept(tensor):
+    try:
+        return tensor._node.data is tensor.data
+    except ValuesNotKept:
+        return False
+
+
+@pytest.mark.parametrize("activation", ALL, ids=lambda a: type(a).__name__)
+def test_each_activation_keeps_what_its_backward_rule_reads(activation):
+    """GELU's rule recomputes from the input; the others' derivatives are made of the output."""
+    r = Tensor([[0.5, -0.5]], requires_grad=True) * Tensor([[2.0, 2.0]], requires_grad=True)  # a recorded result
+    out = activation(r)
+    reads_input = isinstance(activation, GELU)
+    assert (_kept(r), _kept(out)) == (reads_input, not reads_input)

@@ -16,7 +16,7 @@ from tinytorch.core.dataloader import (
     digits_split,
     load_digits,
 )
-from tinytorch.core.normalization import BatchNorm1D, BatchNorm2D, LayerNorm
+from tinytorch.core.normalization import BatchNorm1D, BatchNorm2D, LayerNorm, normalize
 from tinytorch.core.setup import rng, set_seed
 from tinytorch.core.tensor import Tensor
 
@@ -251,6 +251,21 @@ def test_layernorm_matches_numpy():
     assert ln.eval()(Tensor(x)).data.tolist() == ln.train()(Tensor(x)).data.tolist()
     with pytest.raises(ValueError):
         ln(Tensor(np.zeros((2, 7), dtype=np.float32)))
+
+
+def test_normalize_is_one_recorded_operation_keeping_x_hat_and_rstd():
+    x = Tensor((RNG.standard_normal((4, 3, 6)) * 5 + 2).astype(np.float32), requires_grad=True)
+    x_hat, mean, var = normalize(x, (0, 2), 1e-5)
+    source = x.data.astype(np.float64)
+    np.testing.assert_allclose(mean, source.mean(axis=(0, 2), keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(var, source.var(axis=(0, 2), keepdims=True), rtol=1e-4)
+    np.testing.assert_allclose(x_hat.data, (source - mean) / np.sqrt(var + 1e-5), atol=1e-5)
+    assert x_hat._op == "normalize" and x_hat._parents == (x,) and x_hat._saved["axes"] == (0, 2)
+    np.testing.assert_allclose(x_hat._saved["rstd"], 1 / np.sqrt(var + 1e-5), rtol=1e-6)
+    assert x_hat._node.data is x_hat.data  # the rule reads x_hat: kept, and nothing else of the chain
+    out = LayerNorm(6)(x)  # x_hat * gamma + beta: the multiplication keeps x_hat for gamma's gradient
+    assert out._op == "add" and out._parents[0]._op == "mul" and out._parents[0]._parents[0]._op == "normalize"
+    assert BatchNorm1D(3).eval()(x)._parents[0]._parents[0]._parents[0]._op == "sub"  # eval: running statistics
 
 
 @pytest.mark.parametrize(

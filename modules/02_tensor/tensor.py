@@ -109,6 +109,10 @@ class _GradMode(type):
 KEEPABLE = {"inputs", "other_inputs", "output"}
 
 
+class ValuesNotKept(RuntimeError):
+    """A backward rule read the values of a result that no operation kept (`Node.data`)."""
+
+
 def _keep_values(out, parents, keep):
     """Keep, on the recorded nodes, the values a backward rule will read:
 
@@ -150,9 +154,7 @@ class Node:
     def data(self):
         """The result's values, for a rule that reads them; an error names the op if nobody kept them."""
         if self._kept is None:
-            raise RuntimeError(f"a backward rule read the values of a '{self._op}' result, which were not kept: "
-                               "the operation whose rule reads them must be recorded with keep=('inputs',) "
-                               "or keep=('output',)")  # fmt: skip
+            raise ValuesNotKept(f"the values of a '{self._op}' result were not kept")
         return self._kept
 
     @property
@@ -414,13 +416,14 @@ def _pow(self, exponent):
 
 
 def _exp(self):
-    """e ** x. Recorded as "exp", keeping the output (the result is its own derivative); Module 09's
-    `_exp_backward` runs it backwards."""
+    """e ** x. Recorded as "exp" (nothing saved), keeping the output (the result is its own derivative);
+    Module 09's `_exp_backward` runs it backwards."""
     return Tensor.from_op(np.exp(self.data), "exp", (self,), ("output",))
 
 
 def _log(self):
-    """The natural logarithm. Recorded as "log", keeping the input; Module 09's `_log_backward` runs it backwards."""
+    """The natural logarithm. Recorded as "log" (nothing saved), keeping the input; Module 09's `_log_backward`
+    runs it backwards."""
     return Tensor.from_op(np.log(self.data), "log", (self,), ("inputs",))
 
 
@@ -437,7 +440,8 @@ def _rpow(self, base):
 
     Recorded as "rpow", saving `base` and keeping the output; Module 09's `_rpow_backward` runs it backwards.
     """
-    return Tensor.from_op(np.power(np.asarray(base, dtype=self.dtype), self.data), "rpow", (self,), ("output",), base=base)
+    powers = np.power(np.asarray(base, dtype=self.dtype), self.data)
+    return Tensor.from_op(powers, "rpow", (self,), ("output",), base=base)
 
 
 Tensor.__neg__, Tensor.__pow__, Tensor.__rpow__, Tensor.exp, Tensor.log = _neg, _pow, _rpow, _exp, _log
@@ -765,7 +769,8 @@ def _clamp(self, min=None, max=None):
         raise ValueError("clamp needs at least one of min and max")
     low = -np.inf if min is None else min
     high = np.inf if max is None else max
-    return Tensor.from_op(np.clip(self.data, low, high).astype(self.dtype), "clip", (self,), ("inputs",), low=low, high=high)
+    clipped = np.clip(self.data, low, high).astype(self.dtype)
+    return Tensor.from_op(clipped, "clip", (self,), ("inputs",), low=low, high=high)
 
 
 def _clone(self):

@@ -90,7 +90,7 @@ class ReLU(Activation):
     """max(0, x), elementwise."""
 
     def forward(self, x):
-        """Recorded as "relu", keeping the output (it shows where x > 0); Module 09's
+        """Recorded as "relu" (nothing saved), keeping the output (it shows where x > 0); Module 09's
         `_relu_backward` runs it backwards."""
         ### HINT: max(0, x) for every element, with one vectorised NumPy call on x.data (no loop), recorded with
         ### HINT: Tensor.from_op under the name 'relu' with x as the parent, keeping the output.
@@ -133,7 +133,7 @@ class Sigmoid(Activation):
     """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so that it never overflows."""
 
     def forward(self, x):
-        """Recorded as "sigmoid", keeping the output (the derivative is made of it); Module 09's
+        """Recorded as "sigmoid" (nothing saved), keeping the output (the derivative is made of it); Module 09's
         `_sigmoid_backward` runs it backwards."""
         ### HINT: Use the identity from the text, which goes through tanh and never overflows, on x.data; record it as
         ### HINT: 'sigmoid', keeping the output.
@@ -146,7 +146,7 @@ class Tanh(Activation):
     """tanh(x): like sigmoid but centred on zero, range (-1, 1)."""
 
     def forward(self, x):
-        """Recorded as "tanh", keeping the output (the derivative is made of it); Module 09's
+        """Recorded as "tanh" (nothing saved), keeping the output (the derivative is made of it); Module 09's
         `_tanh_backward` runs it backwards."""
         ### HINT: NumPy has it: one call on x.data, recorded as 'tanh', keeping the output.
         ### BEGIN SOLUTION
@@ -174,7 +174,7 @@ class GELU(Activation):
     """Gaussian error linear unit (tanh approximation, as in GPT-2)."""
 
     def forward(self, x):
-        """Recorded as "gelu", keeping the input (the rule recomputes from it); Module 09's
+        """Recorded as "gelu" (nothing saved), keeping the input (the rule recomputes from it); Module 09's
         `_gelu_backward` runs it backwards."""
         ### HINT: The tanh approximation from the text, computed on the array x.data (not on the Tensor x), with the
         ### HINT: constants GELU_C = sqrt(2/pi) and GELU_CUBIC = 0.044715 defined above; record the result as 'gelu',
@@ -214,7 +214,8 @@ class Softmax(Activation):
         self.dim = dim
 
     def forward(self, x):
-        """Recorded as "softmax", saving `dim` and keeping the output; Module 09's `_softmax_backward` runs it backwards."""
+        """Recorded as "softmax", saving `dim` and keeping the output; Module 09's `_softmax_backward` runs it
+        backwards."""
         ### HINT: Shift the scores by their maximum along dim (the helper _shifted does it), exponentiate, divide by
         ### HINT: the sum along the same dim kept as an axis so that it broadcasts; record 'softmax' with dim=self.dim
         ### HINT: for the backward pass, keeping the output.
@@ -231,7 +232,8 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) along `dim`, computed without ever taking the log of an underflowed 0."""
 
     def forward(self, x):
-        """Recorded as "log_softmax", saving `dim` and keeping the output; Module 09's `_log_softmax_backward` runs it backwards."""
+        """Recorded as "log_softmax", saving `dim` and keeping the output; Module 09's `_log_softmax_backward`
+        runs it backwards."""
         ### HINT: Stay in log space: the shifted scores minus the log of the sum of their exponentials along dim (kept
         ### HINT: as an axis). Never take the log of a softmax. Record 'log_softmax' with dim=self.dim,
         ### HINT: keeping the output.

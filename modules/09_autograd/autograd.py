@@ -58,7 +58,7 @@ import numpy as np
 
 from tinytorch.core.activations import GELU_C, GELU_CUBIC
 from tinytorch.core.spatial import batch_chunks, convolve, window_matrix
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, ValuesNotKept
 
 # %%
 import threading
@@ -105,7 +105,8 @@ assert np.allclose(numerical_gradient(lambda x: (x**2 + 3 * x).sum(), np.array([
 #    (`_parent_gradients`): a tuple with one gradient per parent, each of a shape that broadcasting
 #    makes from the parent's. A rule that breaks this contract raises an error naming the rule.
 #    The other half of the contract is written where each operation is recorded: its docstring
-#    names the operation, the `_saved` keys it stores and the rule (`_pow_backward`) that reads them.
+#    names the operation, the `_saved` keys it stores, the values it keeps and the rule
+#    (`_pow_backward`) that reads them. A rule reading values its operation did not keep is named too.
 # 3. **Store on the leaves.** Leaf tensors (made by you, not by an operation: the parameters) that
 #    require grad accumulate into `.grad`. Intermediate gradients live in a dictionary only until
 #    their node has been processed, then they are dropped: at any moment only the gradients on the
@@ -231,7 +232,11 @@ def _parent_gradients(node, grad):
         raise NotImplementedError(
             f"no backward rule for operation '{node._op}': register one with @backward_rule('{node._op}')"
         )
-    grads = rule(node, grad)
+    try:
+        grads = rule(node, grad)
+    except ValuesNotKept as error:
+        raise ValuesNotKept(f"{_rule_name(node, rule)} read values nobody kept ({error}): record '{node._op}' "
+                            "with the keep= its rule needs, as Module 02 section 6 explains") from None  # fmt: skip
     if not isinstance(grads, tuple) or len(grads) != len(node._parents):
         got = f"a tuple of {len(grads)}" if isinstance(grads, tuple) else f"a {type(grads).__name__}"
         raise TypeError(f"{_rule_name(node, rule)} returned {got}: it must return a tuple with one gradient "
@@ -1375,7 +1380,7 @@ def clip(x, low, high):
 def softplus(x):
     """log(1 + exp(x)), stable for any x.
 
-    Recorded as "softplus", keeping the input; the rule `_softplus_backward` (above) runs it backwards.
+    Recorded as "softplus" (nothing saved), keeping the input; the rule `_softplus_backward` (above) runs it backwards.
     """
     return Tensor.from_op(np.logaddexp(0, x.data), "softplus", (x,), ("inputs",))
 
