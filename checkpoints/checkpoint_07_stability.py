@@ -233,6 +233,10 @@ def test_eval_uses_running_statistics():
     expected = (x[:1] - mean.reshape(1, 2, 1, 1)) / np.sqrt(var.reshape(1, 2, 1, 1) + 1e-5)
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
     assert np.array_equal(bn.running_mean, mean)  # eval does not update the statistics
+    bn.running_var[...] = 0.0  # features that never varied: eps alone keeps the division finite
+    expected = (x[:1] - mean.reshape(1, 2, 1, 1)) / np.sqrt(1e-5)
+    np.testing.assert_allclose(bn(Tensor(x[:1])).data, expected, rtol=1e-4)
+    bn.running_var[...] = var
     bn.train()
     assert not np.allclose(bn(Tensor(x[:2])).data, bn.eval()(Tensor(x[:2])).data, atol=1e-2)
 
