@@ -117,7 +117,7 @@ def _kept(tensor):
 NEEDS_GRAD = Tensor(np.full((2, 3), 0.5, dtype=np.float32), requires_grad=True)
 CONSUMERS = {  # operation applied to an intermediate result r -> (is r kept, is the output kept)
     "r + 1": (lambda r: r + 1.0, False, False), "r - 1": (lambda r: r - 1.0, False, False),
-    "-r": (lambda r: -r, False, False), "r * 2 (a constant)": (lambda r: r * 2.0, False, False),
+    "r * 2 (a constant)": (lambda r: r * 2.0, False, False),
     "r * w (w needs a gradient)": (lambda r: r * NEEDS_GRAD, True, False),
     "2 * r (reflected)": (lambda r: 2.0 * r, False, False),
     "r / 2": (lambda r: r / 2.0, True, True), "r ** 2": (lambda r: r**2, True, False),
@@ -131,12 +131,14 @@ CONSUMERS = {  # operation applied to an intermediate result r -> (is r kept, is
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("name", CONSUMERS)
-def test_the_graph_keeps_only_the_values_a_backward_rule_reads(name):
-    consume, input_kept, output_kept = CONSUMERS[name]
-    r = Tensor(np.full((2, 3), 2.0, dtype=np.float32), requires_grad=True) + 1.0  # a recorded result
-    out = consume(r)
-    assert (_kept(r), _kept(out)) == (input_kept, output_kept)
+def test_the_graph_keeps_only_the_values_a_backward_rule_reads():
+    wrong = {}
+    for name, (consume, input_kept, output_kept) in CONSUMERS.items():
+        r = Tensor(np.full((2, 3), 2.0, dtype=np.float32), requires_grad=True) + 1.0  # a recorded result
+        out = consume(r)
+        if (_kept(r), _kept(out)) != (input_kept, output_kept):
+            wrong[name] = f"input kept {_kept(r)}, output kept {_kept(out)}"
+    assert not wrong, f"kept values differ from what the backward rules read: {wrong}"
 
 
 def test_keep_is_a_tuple_of_known_words():

@@ -13,14 +13,14 @@ TENSOR = "modules/02_tensor/tensor.py"
 BUGS = {
     "subtraction": ('Tensor.__sub__, Tensor.__rsub__ = _binary("sub", np.subtract)',
                     'Tensor.__sub__, Tensor.__rsub__ = _binary("sub", np.add)', ("Tensor.__sub__, Tensor.__rsub__ =",)),
-    "division": ('Tensor.__truediv__, Tensor.__rtruediv__ = _binary("div", np.divide)',
-                 'Tensor.__truediv__, Tensor.__rtruediv__ = _binary("div", np.multiply)', ("Tensor.__truediv__, ",)),
+    "division": ('Tensor.__truediv__, Tensor.__rtruediv__ = _binary("div", np.divide,',
+                 'Tensor.__truediv__, Tensor.__rtruediv__ = _binary("div", np.multiply,', ("Tensor.__truediv__, ",)),
     "negation": ('return Tensor.from_op(-self.data, "neg", (self,))', 'return Tensor.from_op(self.data, "neg", (self,))',
                  ("def _neg(",)),
     "power": ('return Tensor.from_op(self.data**exponent, "pow"', 'return Tensor.from_op(self.data*exponent, "pow"',
               ("def _pow(",)),
     # Tensor.max is `_max`, which hands the work to `_max_values = _reduction(...)`: both are named
-    "maximum": ('_max_values = _reduction("max", np.max)', '_max_values = _reduction("max", np.min)',
+    "maximum": ('_max_values = _reduction("max", np.max,', '_max_values = _reduction("max", np.min,',
                 ("def _max(", "_max_values =")),
 }  # fmt: skip
 

@@ -136,7 +136,7 @@ def _outside_solutions(text: str):
 def test_a_distinctive_solution_line_is_absent_and_the_rest_of_the_lesson_stays(course, built):
     source = (course.root / LESSON).read_text()
     stubbed = (built / LESSON).read_text()
-    solution = 'return Tensor.from_op(np.maximum(x.data, 0), "relu", (x,))'
+    solution = 'return Tensor.from_op(np.maximum(x.data, 0), "relu", (x,), ("output",))'
     assert solution in source and solution not in stubbed
     for kept in ("def forward(self, x):", '"""max(0, x), elementwise."""', "#| export", "def relu_naive(values):",
                  "# ## 1. ReLU: max(0, x) -- naive against vectorised", "assert relu(Tensor("):  # fmt: skip
@@ -200,7 +200,7 @@ def broken_copy(tmp_path, old: str, new: str) -> CourseCopy:
 
 
 RELU_SOLUTION = """        ### BEGIN SOLUTION
-        return Tensor.from_op(np.maximum(x.data, 0), "relu", (x,))
+        return Tensor.from_op(np.maximum(x.data, 0), "relu", (x,), ("output",))
         ### END SOLUTION
 """
 
@@ -258,7 +258,7 @@ def test_stub_that_would_not_parse_fails(tmp_path):
             raise TypeError("x is required")
         else:
             ### END SOLUTION
-                return Tensor.from_op(np.maximum(x.data, 0), "relu", (x,))
+                return Tensor.from_op(np.maximum(x.data, 0), "relu", (x,), ("output",))
 """
     copy = broken_copy(tmp_path, old, new)
     begin = line_of(copy, "            ### BEGIN SOLUTION")

@@ -106,7 +106,7 @@ class _GradMode(type):
         _GradMode._local.enabled = bool(value)
 
 
-KEEPABLE = {"inputs", "other_inputs", "output"}
+_KEEPABLE = {"inputs", "other_inputs", "output"}
 
 
 class ValuesNotKept(RuntimeError):
@@ -203,8 +203,8 @@ class Tensor(metaclass=_GradMode):
 
         keep: the values the backward rule of `op` reads besides `saved` (see `_keep_values`).
         """
-        if isinstance(keep, str) or not set(keep) <= KEEPABLE:
-            raise ValueError(f"keep= takes a tuple of {sorted(KEEPABLE)}, not {keep!r}")
+        if isinstance(keep, str) or not set(keep) <= _KEEPABLE:
+            raise ValueError(f"keep= takes a tuple of {sorted(_KEEPABLE)}, not {keep!r}")
         ### HINT: Wrap the result in a new Tensor. Record the graph edge only while recording is on
         ### HINT: (Tensor.grad_enabled) and some parent requires a gradient: then the result requires one too and
         ### HINT: gets a Node (op, the parents' own records as a tuple, saved); `_keep_values` keeps what `keep` names.
