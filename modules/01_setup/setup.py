@@ -15,7 +15,7 @@
 #
 # Every result in this course is a number: a loss, an accuracy, a speed-up. A number is only worth
 # something if you can get it again tomorrow and know what machine produced it. Before we write a
-# single tensor we build four small tools:
+# single tensor we build four small tools, and a fifth the framework needs later:
 #
 # | tool | question it answers |
 # |---|---|
@@ -23,6 +23,7 @@
 # | `check_environment()` | is this machine fit for the course? |
 # | `set_seed(seed)` / `rng()` | will my random numbers be the same next time? |
 # | `time_it(fn)` / `peak_memory(fn)` | how long does it take, and how much memory? |
+# | `set_num_threads(n)` / `map_chunks(work, chunks)` | how many cores does the framework use? |
 #
 # ```
 #   your code ──► random numbers ──► results
@@ -41,10 +42,14 @@ import platform
 import random
 import statistics
 import sys
+import threading
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor, wait
+from functools import cache
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 # %% [markdown]
 # ## 1. What am I running on?
@@ -270,10 +275,126 @@ for name, passed, detail in check_environment():
 assert all(passed for _, passed, _ in check_environment())
 
 # %% [markdown]
+# ## 5. How many cores the framework computes with
+#
+# NumPy's matrix products already run on every core BLAS was given (`OPENBLAS_NUM_THREADS`, set
+# before the process starts). Everything else NumPy does -- copies, sums, elementwise maxima -- runs
+# on **one** core. Later modules (06 first) cut big operations into independent **chunks** (a few
+# images of a batch each) and can run them on several cores at once. Like PyTorch's
+# `torch.set_num_threads`, the framework owns that setting, and one pool of worker threads that
+# lives as long as the process (starting threads at every call would cost more than small chunks):
+#
+# | function | what it does |
+# |---|---|
+# | `get_num_threads()` | the framework's thread count: `set_num_threads`'s value, else as many as BLAS was given |
+# | `set_num_threads(n)` | how many chunks run at once from now on (1: one after another, no pool) |
+# | `map_chunks(work, chunks)` | `[work(chunk) for chunk in chunks]`, computed on the pool, in order |
+#
+# Three rules make `map_chunks` safe, and Module 13 explains the first in depth (section 5 there):
+#
+# 1. **BLAS gets one thread inside.** Two workers each calling a BLAS that runs two threads of its
+#    own ask for four busy threads on two cores; BLAS threads wait for each other by spinning, so
+#    that is slower than no workers at all. Inside `map_chunks` BLAS is limited to one thread
+#    (`threadpoolctl`, which knows how to tell OpenBLAS, MKL and OpenMP) and restored afterwards:
+#    each chunk's product runs on its worker's core.
+# 2. **One parallel region at a time.** A worker whose chunk calls `map_chunks` again, or a second
+#    thread of the learner's calling it meanwhile, gets the plain loop: nothing stacks.
+# 3. **Errors travel back.** An exception in a worker is raised in the caller, after every chunk has
+#    finished (no worker is left writing into an array the caller has given up on).
+#
+# Workers run only NumPy on arrays: the GIL is released inside NumPy's loops, so the chunks really
+# run at the same time, and nothing the workers do depends on per-thread state of the framework
+# (Module 02's recording switch is per thread).
+
+# %%
+#| export
+_threads = None  # set_num_threads's count; None until then: as many as BLAS was given
+_pool = None  # the worker threads, made at the first parallel call and kept (remade when the count changes)
+_pool_size = 0
+_parallel_region = threading.Lock()  # held while chunks run on the pool: a second caller runs them serially
+
+
+@cache
+def _blas():
+    """threadpoolctl's handle on the BLAS libraries NumPy loaded; made once: finding them takes ~10 ms."""
+    return ThreadpoolController().select(user_api="blas")
+
+
+def get_num_threads():
+    """How many chunks `map_chunks` runs at once: set_num_threads's value, else BLAS's own thread count
+    (1 where no BLAS library can be found: then nothing could be kept from stacking on it)."""
+    if _threads is not None:
+        return _threads
+    return max((pool["num_threads"] for pool in _blas().info()), default=1)
+
+
+def set_num_threads(count):
+    """Run up to `count` chunks at once from now on; 1 runs them one after another on the caller's thread.
+
+    BLAS's own thread count is not changed: it is fixed when the process starts (OPENBLAS_NUM_THREADS)."""
+    global _threads
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"set_num_threads({count!r}): the count must be a whole number of at least 1")
+    _threads = int(count)
+
+
+def _worker_pool(size):
+    """The persistent pool, with `size` workers."""
+    global _pool, _pool_size
+    if _pool_size != size:
+        if _pool is not None:
+            _pool.shutdown()
+        _pool, _pool_size = ThreadPoolExecutor(size, thread_name_prefix="tinytorch"), size
+    return _pool
+
+
+def map_chunks(work, chunks):
+    """[work(chunk) for chunk in chunks], computed on up to get_num_threads() threads, results in order.
+
+    Serial when there is one thread or one chunk, or when a parallel region is already running (a
+    worker calling map_chunks, another thread of the caller's). Inside, BLAS runs one thread per
+    worker. An exception raised by `work` is raised here once every chunk has finished."""
+    chunks = list(chunks)
+    threads = min(get_num_threads(), len(chunks))
+    if threads < 2 or not _parallel_region.acquire(blocking=False):
+        return [work(chunk) for chunk in chunks]
+    try:
+        with _blas().limit(limits=1):
+            futures = [_worker_pool(threads).submit(work, chunk) for chunk in chunks]
+            wait(futures)
+        return [future.result() for future in futures]  # the first failure, in chunk order, is raised
+    finally:
+        _parallel_region.release()
+
+
+# %% [markdown]
+# ### 🧪 Check: the pool gives the loop's results, in order, and its errors
+
+# %%
+threads_before, blas_before = get_num_threads(), _blas().info()
+set_num_threads(2)
+assert map_chunks(lambda n: n * n, range(7)) == [n * n for n in range(7)]  # order kept, nothing dropped
+workers = set(map_chunks(lambda n: (time.sleep(0.01), threading.current_thread().name)[1], range(4)))
+assert all(name.startswith("tinytorch") for name in workers)  # the chunks ran on the pool
+assert map_chunks(lambda n: map_chunks(lambda m: m + n, range(3)), range(2)) == [[0, 1, 2], [1, 2, 3]]  # nested
+try:
+    map_chunks(lambda n: 1 // (n - 3), range(5))
+    raise AssertionError("the worker's ZeroDivisionError must reach the caller")
+except ZeroDivisionError:
+    pass
+set_num_threads(1)
+assert set(map_chunks(lambda n: threading.current_thread().name, range(4))) == {threading.current_thread().name}
+set_num_threads(threads_before)
+assert _blas().info() == blas_before  # BLAS got its threads back after each parallel region
+blas_threads = ", ".join(f"{pool['internal_api']} {pool['num_threads']}" for pool in blas_before) or "none found"
+print(f"map_chunks runs {threads_before} chunk(s) at once by default here: {os.cpu_count()} cores, BLAS threads: {blas_threads}")
+
+# %% [markdown]
 # ## What you built
 #
-# `system_info`, `check_environment`, `set_seed`/`rng`, `time_it` and `peak_memory` are now part of
-# `tinytorch.core.setup`. Run `tito module complete 01_setup` to export them and unlock checkpoint 00.
+# `system_info`, `check_environment`, `set_seed`/`rng`, `time_it`, `peak_memory` and the thread
+# setting (`get_num_threads`, `set_num_threads`, `map_chunks`) are now part of `tinytorch.core.setup`.
+# Run `tito module complete 01_setup` to export them and unlock checkpoint 00.
 # Next: **Module 02 · Tensor**, the data structure everything else is made of.
 
 # %% [markdown]
