@@ -2,18 +2,13 @@
 import os
 import random
 import sys
-import threading
 import time
 import tracemalloc
 
 import numpy as np
-import pytest
-from threadpoolctl import threadpool_info
 
 import tinytorch.core.setup as setup
-from tinytorch.core.setup import (
-    check_environment, get_num_threads, map_chunks, peak_memory, rng, set_num_threads, set_seed, system_info, time_it,
-)  # fmt: skip
+from tinytorch.core.setup import check_environment, peak_memory, rng, set_seed, system_info, time_it
 
 
 def test_system_info_describes_this_machine():
@@ -98,74 +93,3 @@ def test_environment_thresholds_are_the_stated_ones(monkeypatch):
     assert not any(_verdicts()[name] for name in ("python >= 3.10", "numpy >= 1.24", "matmul speed"))
     monkeypatch.setattr(np, "__version__", "1.100.0")  # versions compare as numbers, not as text
     assert _verdicts()["numpy >= 1.24"] and _verdicts()["matmul is correct"] and _verdicts()["float64 is IEEE double"]
-
-
-def blas_thread_counts():
-    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-
-
-@pytest.fixture
-def two_threads():
-    """The test runs with set_num_threads(2); the count found before is set again afterwards."""
-    before = get_num_threads()
-    set_num_threads(2)
-    yield
-    set_num_threads(before)
-
-
-def test_the_thread_count_defaults_to_blas_and_can_be_set(monkeypatch):
-    monkeypatch.setattr(setup, "_threads", None)  # as in a fresh process
-    assert get_num_threads() == max(blas_thread_counts(), default=1)
-    set_num_threads(3)
-    assert get_num_threads() == 3
-    for wrong in (0, -1, 1.5, "2", True):
-        with pytest.raises(ValueError, match="set_num_threads"):
-            set_num_threads(wrong)
-    assert get_num_threads() == 3
-
-
-def test_map_chunks_runs_the_chunks_at_once_with_one_blas_thread_each(two_threads):
-    both_inside = threading.Barrier(2, timeout=10)  # passes only when two chunks run at the same time
-
-    def work(chunk):
-        both_inside.wait()
-        return chunk * 10, max(blas_thread_counts(), default=1), threading.get_ident()
-
-    blas_before = blas_thread_counts()
-    results = map_chunks(work, [1, 2])
-    assert [value for value, _, _ in results] == [10, 20]
-    assert all(blas == 1 for _, blas, _ in results)  # BLAS limited to one thread inside...
-    assert blas_thread_counts() == blas_before  # ...and given its threads back afterwards
-    assert threading.get_ident() not in {ident for _, _, ident in results}
-    assert map_chunks(lambda n: n * n, range(11)) == [n * n for n in range(11)]  # every chunk, in order
-
-
-def test_map_chunks_with_one_thread_or_nested_is_the_plain_loop(two_threads):
-    caller = threading.get_ident()
-
-    def inner(outer):
-        return map_chunks(lambda n: (outer, n, threading.get_ident()), range(3))
-
-    for outer_results in map_chunks(inner, range(2)):
-        assert len({ident for _, _, ident in outer_results}) == 1  # all on the outer chunk's own thread
-    assert [[(o, n) for o, n, _ in results] for results in map_chunks(inner, range(2))] == [
-        [(o, n) for n in range(3)] for o in range(2)
-    ]  # fmt: skip
-    set_num_threads(1)
-    assert {ident for _, _, ident in inner(0)} == {caller}
-
-
-def test_an_error_in_a_chunk_reaches_the_caller_after_every_chunk_finished(two_threads):
-    finished = []
-
-    def work(n):
-        if n == 2:
-            raise KeyError(f"chunk {n}")
-        time.sleep(0.01)
-        finished.append(n)
-
-    blas_before = blas_thread_counts()
-    with pytest.raises(KeyError, match="chunk 2"):
-        map_chunks(work, range(6))
-    assert sorted(finished) == [0, 1, 3, 4, 5] and blas_thread_counts() == blas_before
-    assert map_chunks(str, range(3)) == ["0", "1", "2"]  # the pool still works afterwards
