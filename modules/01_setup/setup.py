@@ -320,12 +320,17 @@ def _blas():
     return ThreadpoolController().select(user_api="blas")
 
 
-def get_num_threads():
-    """How many chunks `map_chunks` runs at once: set_num_threads's value, else BLAS's own thread count
-    (1 where no BLAS library can be found: then nothing could be kept from stacking on it)."""
-    if _threads is not None:
-        return _threads
+@cache
+def _blas_threads():
+    """BLAS's own thread count, read once: it is fixed when the process starts (OpenBLAS cannot grow its
+    pool later), and reading it costs ~7 µs, which map_chunks would pay at every call. 1 where no BLAS
+    library can be found: then nothing could be kept from stacking on it."""
     return max((pool["num_threads"] for pool in _blas().info()), default=1)
+
+
+def get_num_threads():
+    """How many chunks `map_chunks` runs at once: set_num_threads's value, else BLAS's own thread count."""
+    return _threads if _threads is not None else _blas_threads()
 
 
 def set_num_threads(count):
