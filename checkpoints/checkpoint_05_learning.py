@@ -5,7 +5,7 @@ import pytest
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Dense
 from tinytorch.core.networks import Flatten, Sequential, count_parameters
-from tinytorch.core.setup import get_num_threads, set_num_threads, set_seed
+from tinytorch.core.setup import num_threads, set_seed
 from tinytorch.core.spatial import AvgPool2D, Conv2D, MaxPool2D, batch_chunks, convolve, im2col
 from tinytorch.core.tensor import Tensor
 
@@ -81,32 +81,24 @@ def test_conv2d_matches_numpy_with_stride_and_padding(channels, kernel, stride, 
     np.testing.assert_allclose(conv(Tensor(x)).data, expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.fixture
-def two_threads():
-    """The test runs with set_num_threads(2); the count found before is set again afterwards."""
-    before = get_num_threads()
-    set_num_threads(2)
-    yield
-    set_num_threads(before)
-
-
-def test_conv2d_on_two_threads_gives_the_serial_numbers(two_threads):
+def test_conv2d_on_two_threads_gives_the_serial_numbers():
     set_seed(9)
     conv = Conv2D(6, 5, 3, stride=1, padding=1)
     conv.bias.data[:] = np.linspace(-1, 1, 5)
     x = np.random.default_rng(9).standard_normal((7, 6, 30, 30)).astype(np.float32)
     assert len(batch_chunks(im2col(Tensor(x), 3, 1, 1).data)) == 4  # 194 KB of windows an image: 2 a chunk
-    parallel = conv(Tensor(x)).data  # first: a fresh output buffer, not the serial run's memory again
-    set_num_threads(1)
-    serial = conv(Tensor(x)).data
+    with num_threads(2):
+        parallel = conv(Tensor(x)).data  # first: a fresh output buffer, not the serial run's memory again
+    with num_threads(1):
+        serial = conv(Tensor(x)).data
     np.testing.assert_allclose(parallel, serial, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(parallel, numpy_conv(x.astype(np.float64), conv.weights.data, conv.bias.data, 1, 1),
                                rtol=1e-4, atol=1e-4)  # fmt: skip
 
 
-def test_an_error_in_one_chunk_of_a_convolution_reaches_the_caller(two_threads):
+def test_an_error_in_one_chunk_of_a_convolution_reaches_the_caller():
     windows = im2col(Tensor(np.ones((7, 6, 30, 30), dtype=np.float32)), 3, 1, 1).data
-    with pytest.raises(ValueError):
+    with num_threads(2), pytest.raises(ValueError):
         convolve(windows, np.ones((5, 6 * 3 * 3 + 1), dtype=np.float32))  # one column too many for the windows
 
 

@@ -9,7 +9,7 @@ from tinytorch.core.layers import Dense
 from tinytorch.core.losses import BinaryCrossEntropy, CrossEntropyLoss, MeanSquaredError
 from tinytorch.core.networks import MLP, Flatten, Sequential
 from tinytorch.core.normalization import BatchNorm1D, BatchNorm2D, LayerNorm
-from tinytorch.core.setup import get_num_threads, set_num_threads, set_seed
+from tinytorch.core.setup import num_threads, set_seed
 from tinytorch.core.spatial import AvgPool2D, Conv2D, MaxPool2D
 from tinytorch.core.tensor import Tensor
 
@@ -222,17 +222,8 @@ def test_conv2d_batch_gradient_is_the_sum_of_its_images(out_channels):
     np.testing.assert_allclose(input_grads[0], np.concatenate(input_grads[1:]), rtol=1e-4, atol=1e-4)
 
 
-@pytest.fixture
-def two_threads():
-    """The test runs with set_num_threads(2); the count found before is set again afterwards."""
-    before = get_num_threads()
-    set_num_threads(2)
-    yield
-    set_num_threads(before)
-
-
 @pytest.mark.parametrize("out_channels", [4, 16], ids=["dx-by-convolution", "dx-by-col2im"])
-def test_conv2d_gradients_on_two_threads_are_the_serial_ones(two_threads, out_channels):
+def test_conv2d_gradients_on_two_threads_are_the_serial_ones(out_channels):
     """5 images of 8 x 30 x 30: three chunks of the forward's, the last one shorter."""
     set_seed(6)
     conv = Conv2D(8, out_channels, 3, padding=1)
@@ -240,10 +231,10 @@ def test_conv2d_gradients_on_two_threads_are_the_serial_ones(two_threads, out_ch
     upstream = Tensor(rand(5, out_channels, 30, 30, seed=8).astype(np.float32))
     gradients = []
     for threads in (2, 1):  # two first: fresh gradient buffers, not the serial run's memory again
-        set_num_threads(threads)
         x = Tensor(images, requires_grad=True)
         conv.zero_grad()
-        (conv(x) * upstream).sum().backward()
+        with num_threads(threads):
+            (conv(x) * upstream).sum().backward()
         gradients.append((x.grad.data, conv.weights.grad.data.copy(), conv.bias.grad.data.copy()))
     for parallel, serial in zip(*gradients):
         np.testing.assert_allclose(parallel, serial, rtol=1e-5, atol=1e-5)

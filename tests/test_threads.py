@@ -1,4 +1,5 @@
-"""The framework's thread setting and pool (lesson 01: get_num_threads, set_num_threads, map_chunks).
+"""The framework's thread setting and pool (lesson 01: get_num_threads, set_num_threads, num_threads,
+map_chunks).
 
 Given code, not an exercise, so tested here rather than in checkpoint 00; checkpoints 05 and 08 check
 that Conv2D's forward and backward give the serial numbers on two threads."""
@@ -9,20 +10,11 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import tinytorch.core.setup as setup
-from tinytorch.core.setup import get_num_threads, map_chunks, set_num_threads
+from tinytorch.core.setup import get_num_threads, map_chunks, num_threads, set_num_threads
 
 
 def blas_thread_counts():
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-
-
-@pytest.fixture
-def two_threads():
-    """The test runs with set_num_threads(2); the count found before is set again afterwards."""
-    before = get_num_threads()
-    set_num_threads(2)
-    yield
-    set_num_threads(before)
 
 
 def test_the_thread_count_defaults_to_blas_and_can_be_set(monkeypatch):
@@ -36,7 +28,19 @@ def test_the_thread_count_defaults_to_blas_and_can_be_set(monkeypatch):
     assert get_num_threads() == 3
 
 
-def test_map_chunks_runs_the_chunks_at_once_with_one_blas_thread_each(two_threads):
+def test_num_threads_sets_the_count_for_its_block_only(monkeypatch):
+    monkeypatch.setattr(setup, "_threads", None)
+    default = get_num_threads()
+    with num_threads(5):
+        assert get_num_threads() == 5
+    assert setup._threads is None and get_num_threads() == default  # still following BLAS
+    set_num_threads(4)
+    with pytest.raises(KeyError), num_threads(1):
+        raise KeyError("inside")
+    assert get_num_threads() == 4
+
+
+def test_map_chunks_runs_the_chunks_at_once_with_one_blas_thread_each():
     both_inside = threading.Barrier(2, timeout=10)  # passes only when two chunks run at the same time
 
     def work(chunk):
@@ -44,30 +48,28 @@ def test_map_chunks_runs_the_chunks_at_once_with_one_blas_thread_each(two_thread
         return chunk * 10, max(blas_thread_counts(), default=1), threading.get_ident()
 
     blas_before = blas_thread_counts()
-    results = map_chunks(work, [1, 2])
+    with num_threads(2):
+        results = map_chunks(work, [1, 2])
+        assert map_chunks(lambda n: n * n, range(11)) == [n * n for n in range(11)]  # every chunk, in order
     assert [value for value, _, _ in results] == [10, 20]
     assert all(blas == 1 for _, blas, _ in results)  # BLAS limited to one thread inside...
     assert blas_thread_counts() == blas_before  # ...and given its threads back afterwards
     assert threading.get_ident() not in {ident for _, _, ident in results}
-    assert map_chunks(lambda n: n * n, range(11)) == [n * n for n in range(11)]  # every chunk, in order
 
 
-def test_map_chunks_with_one_thread_or_nested_is_the_plain_loop(two_threads):
-    caller = threading.get_ident()
-
+def test_map_chunks_with_one_thread_or_nested_is_the_plain_loop():
     def inner(outer):
         return map_chunks(lambda n: (outer, n, threading.get_ident()), range(3))
 
-    for outer_results in map_chunks(inner, range(2)):
-        assert len({ident for _, _, ident in outer_results}) == 1  # all on the outer chunk's own thread
-    assert [[(o, n) for o, n, _ in results] for results in map_chunks(inner, range(2))] == [
-        [(o, n) for n in range(3)] for o in range(2)
-    ]  # fmt: skip
-    set_num_threads(1)
-    assert {ident for _, _, ident in inner(0)} == {caller}
+    with num_threads(2):
+        nested = map_chunks(inner, range(2))
+    assert [[(o, n) for o, n, _ in results] for results in nested] == [[(o, n) for n in range(3)] for o in range(2)]
+    assert all(len({ident for _, _, ident in results}) == 1 for results in nested)  # each on its outer chunk's thread
+    with num_threads(1):
+        assert {ident for _, _, ident in inner(0)} == {threading.get_ident()}
 
 
-def test_an_error_in_a_chunk_reaches_the_caller_after_every_chunk_finished(two_threads):
+def test_an_error_in_a_chunk_reaches_the_caller_after_every_chunk_finished():
     finished = []
 
     def work(n):
@@ -77,7 +79,8 @@ def test_an_error_in_a_chunk_reaches_the_caller_after_every_chunk_finished(two_t
         finished.append(n)
 
     blas_before = blas_thread_counts()
-    with pytest.raises(KeyError, match="chunk 2"):
-        map_chunks(work, range(6))
-    assert sorted(finished) == [0, 1, 3, 4, 5] and blas_thread_counts() == blas_before
-    assert map_chunks(str, range(3)) == ["0", "1", "2"]  # the pool still works afterwards
+    with num_threads(2):
+        with pytest.raises(KeyError, match="chunk 2"):
+            map_chunks(work, range(6))
+        assert sorted(finished) == [0, 1, 3, 4, 5] and blas_thread_counts() == blas_before
+        assert map_chunks(str, range(3)) == ["0", "1", "2"]  # the pool still works afterwards

@@ -46,6 +46,7 @@ import threading
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from functools import cache
 
 import numpy as np
@@ -288,6 +289,7 @@ assert all(passed for _, passed, _ in check_environment())
 # |---|---|
 # | `get_num_threads()` | the framework's thread count: `set_num_threads`'s value, else as many as BLAS was given |
 # | `set_num_threads(n)` | how many chunks run at once from now on (1: one after another, no pool) |
+# | `with num_threads(n):` | the same inside the block only |
 # | `map_chunks(work, chunks)` | `[work(chunk) for chunk in chunks]`, computed on the pool, in order |
 #
 # Three rules make `map_chunks` safe, and Module 13 explains the first in depth (section 5 there):
@@ -343,6 +345,18 @@ def set_num_threads(count):
     _threads = int(count)
 
 
+@contextmanager
+def num_threads(count):
+    """set_num_threads(count) inside a `with` block; the setting found before is set again after it."""
+    global _threads
+    before = _threads
+    set_num_threads(count)
+    try:
+        yield
+    finally:
+        _threads = before
+
+
 def _worker_pool(size):
     """The persistent pool, with `size` workers."""
     global _pool, _pool_size
@@ -378,6 +392,9 @@ def map_chunks(work, chunks):
 # %%
 threads_before, blas_before = get_num_threads(), _blas().info()
 set_num_threads(2)
+with num_threads(1):
+    assert get_num_threads() == 1
+assert get_num_threads() == 2
 assert map_chunks(lambda n: n * n, range(7)) == [n * n for n in range(7)]  # order kept, nothing dropped
 workers = set(map_chunks(lambda n: (time.sleep(0.01), threading.current_thread().name)[1], range(4)))
 assert all(name.startswith("tinytorch") for name in workers)  # the chunks ran on the pool
@@ -398,7 +415,7 @@ print(f"map_chunks runs {threads_before} chunk(s) at once by default here: {os.c
 # ## What you built
 #
 # `system_info`, `check_environment`, `set_seed`/`rng`, `time_it`, `peak_memory` and the thread
-# setting (`get_num_threads`, `set_num_threads`, `map_chunks`) are now part of `tinytorch.core.setup`.
+# setting (`get_num_threads`, `set_num_threads`, `num_threads`, `map_chunks`) are now part of `tinytorch.core.setup`.
 # Run `tito module complete 01_setup` to export them and unlock checkpoint 00.
 # Next: **Module 02 · Tensor**, the data structure everything else is made of.
 

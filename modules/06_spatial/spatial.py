@@ -63,7 +63,7 @@ from tinytorch.core.tensor import Tensor
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Dense
 from tinytorch.core.networks import Flatten, Sequential, summary
-from tinytorch.core.setup import get_num_threads, peak_memory, set_num_threads, set_seed, system_info, time_it
+from tinytorch.core.setup import num_threads, peak_memory, set_seed, system_info, time_it
 
 # %% [markdown]
 # ## 1. The naive convolution: the definition, as loops
@@ -454,19 +454,19 @@ print(f"one window matrix {whole_s * 1e3:.2f} ms, {whole_bytes / 1e6:.2f} MB pea
 #
 # The same numbers either way (each chunk is computed the same way, only on another thread); the
 # measurement below runs the wide case (16, 64, 16, 16) -> 64 channels, 3×3, 16 chunks of one image,
-# with one thread and with two. `set_num_threads(1)` gives the plain loop, `map_chunks` then
-# calling `work` on each chunk in turn, on the caller's thread.
+# with one thread and with two (`num_threads(n)`: Module 01's `set_num_threads(n)` for one `with`
+# block). One thread gives the plain loop: `map_chunks` calls `work` on each chunk in turn, on the
+# caller's thread.
 
 # %%
 wide_windows = im2col(Tensor(np.random.default_rng(6).standard_normal((16, 64, 16, 16)).astype(np.float32)), 3, 1, 1).data
 wide_kernels = np.random.default_rng(7).standard_normal((64, 64 * 3 * 3)).astype(np.float32)
 wide_bias = np.random.default_rng(8).standard_normal(64).astype(np.float32)
 assert len(batch_chunks(wide_windows)) == 16  # 576·16·16·4 bytes = 590 KB an image: one image a chunk
-threads_before, convolve_s, convolved = get_num_threads(), {}, {}
+convolve_s, convolved = {}, {}
 for threads in (1, 2):
-    set_num_threads(threads)
-    convolve_s[threads], convolved[threads] = time_it(convolve, wide_windows, wide_kernels, wide_bias, repeat=10)
-set_num_threads(threads_before)
+    with num_threads(threads):
+        convolve_s[threads], convolved[threads] = time_it(convolve, wide_windows, wide_kernels, wide_bias, repeat=10)
 np.testing.assert_allclose(convolved[2], convolved[1], rtol=1e-5, atol=1e-4)
 print(f"convolve on the wide case: serial {convolve_s[1] * 1e3:.2f} ms, 2 workers {convolve_s[2] * 1e3:.2f} ms "
       f"({convolve_s[1] / convolve_s[2]:.2f}x)")
