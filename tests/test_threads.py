@@ -3,6 +3,8 @@ map_chunks).
 
 Given code, not an exercise, so tested here rather than in checkpoint 00; checkpoints 05 and 08 check
 that Conv2D's forward and backward give the serial numbers on two threads."""
+import os
+import signal
 import threading
 import time
 
@@ -84,3 +86,21 @@ def test_an_error_in_a_chunk_reaches_the_caller_after_every_chunk_finished():
             map_chunks(work, range(6))
         assert sorted(finished) == [0, 1, 3, 4, 5] and blas_thread_counts() == blas_before
         assert map_chunks(str, range(3)) == ["0", "1", "2"]  # the pool still works afterwards
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_gets_a_pool_of_its_own():
+    both_inside = threading.Barrier(2, timeout=10)
+    with num_threads(2):
+        assert map_chunks(lambda n: (both_inside.wait(), -n)[1], [1, 2]) == [-1, -2]  # the parent's 2 threads exist
+        time.sleep(0.05)  # both back to idle
+        pid = os.fork()
+        if pid == 0:  # the child: its copy of the pool has no threads behind it
+            os._exit(0 if map_chunks(abs, [-3, -4, -5]) == [3, 4, 5] else 1)
+    deadline = time.monotonic() + 30
+    while not (done := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not done[0]:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert done[0] and os.waitstatus_to_exitcode(done[1]) == 0, "map_chunks in a forked child hung or failed"

@@ -304,6 +304,9 @@ assert all(passed for _, passed, _ in check_environment())
 # 3. **Errors travel back.** An exception in a worker is raised in the caller, after every chunk has
 #    finished (no worker is left writing into an array the caller has given up on).
 #
+# (And a process forked from this one starts a pool of its own: threads are not copied by `fork`,
+# and a pool whose threads are missing would wait for ever.)
+#
 # Workers run only NumPy on arrays: the GIL is released inside NumPy's loops, so the chunks really
 # run at the same time, and nothing the workers do depends on per-thread state of the framework
 # (Module 02's recording switch is per thread).
@@ -365,6 +368,16 @@ def _worker_pool(size):
             _pool.shutdown()
         _pool, _pool_size = ThreadPoolExecutor(size, thread_name_prefix="tinytorch"), size
     return _pool
+
+
+def _forget_pool():
+    """In a forked child: none of the parent's threads exist there, so it starts its own pool when needed."""
+    global _pool, _pool_size, _parallel_region
+    _pool, _pool_size, _parallel_region = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows starts processes afresh
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def map_chunks(work, chunks):
