@@ -104,3 +104,17 @@ def test_a_forked_child_gets_a_pool_of_its_own():
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     assert done[0] and os.waitstatus_to_exitcode(done[1]) == 0, "map_chunks in a forked child hung or failed"
+
+
+def test_the_pool_is_kept_between_calls_and_remade_when_the_count_changes():
+    with num_threads(2):
+        map_chunks(abs, [-1, -2])
+        pool = setup._pool
+        map_chunks(abs, range(-7, 0))  # more chunks than threads: the same pool
+        assert setup._pool is pool
+    with num_threads(3):
+        map_chunks(abs, [-1, -2])  # fewer chunks than threads: a pool of 3 all the same
+        assert setup._pool is not pool and setup._pool_size == 3
+        pool = setup._pool
+        map_chunks(abs, range(-5, 0))
+        assert setup._pool is pool

@@ -387,12 +387,13 @@ def map_chunks(work, chunks):
     worker calling map_chunks, another thread of the caller's). Inside, BLAS runs one thread per
     worker. An exception raised by `work` is raised here once every chunk has finished."""
     chunks = list(chunks)
-    threads = min(get_num_threads(), len(chunks))
-    if threads < 2 or not _parallel_region.acquire(blocking=False):
+    threads = get_num_threads()
+    if threads < 2 or len(chunks) < 2 or not _parallel_region.acquire(blocking=False):
         return [work(chunk) for chunk in chunks]
     try:
+        pool = _worker_pool(threads)  # the pool's size follows the setting, not the chunk count: kept between calls
         with _blas().limit(limits=1):
-            futures = [_worker_pool(threads).submit(work, chunk) for chunk in chunks]
+            futures = [pool.submit(work, chunk) for chunk in chunks]
             wait(futures)
         return [future.result() for future in futures]  # the first failure, in chunk order, is raised
     finally:
