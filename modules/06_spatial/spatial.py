@@ -265,9 +265,9 @@ def window_matrix(windows):
 def convolve(windows, kernels, bias=None):
     """Windows (N, C, OH, OW, KH, KW) times kernels (OC, C·KH·KW), plus bias (OC,) or None -> (N, OC, OH, OW).
 
-    Arrays in, an array out, a chunk of images at a time (`batch_chunks`), the chunks spread over the
-    framework's threads (`map_chunks`: end of section 3); conv2d records it, and Module 09's rule calls it
-    again for the input's gradient.
+    Arrays in, an array out, a chunk of images at a time (`batch_chunks`), the chunks spread over
+    the framework's threads (`map_chunks`: end of section 3); conv2d records it, and Module 09's rule
+    calls it again for the input's gradient.
     """
     N, _, OH, OW = windows.shape[:4]
     ### HINT: Follow the diagram for one slice of images from `batch_chunks`, in a function of the slice: the kernels
@@ -438,7 +438,7 @@ print(f"one window matrix {whole_s * 1e3:.2f} ms, {whole_bytes / 1e6:.2f} MB pea
 # The chunks are independent: each reads its own images' windows and writes its own images of
 # `out`, so two cores can compute two chunks at the same time with no lock. BLAS alone does not
 # get us there: it spreads each *product* over the cores, but the window-matrix copy and the bias
-# add around it run on one core, a third of the time on the wide case of `make bench`. So
+# add around it run on one core, about a fifth of the forward on the wide case of `make bench`. So
 # `convolve` hands its chunks to Module 01's `map_chunks`, which runs them on the framework's
 # pool of `get_num_threads()` workers -- and, inside, limits BLAS to **one** thread per worker:
 # two workers each running a two-thread BLAS would ask for four busy threads on two cores, which
@@ -448,8 +448,9 @@ print(f"one window matrix {whole_s * 1e3:.2f} ms, {whole_bytes / 1e6:.2f} MB pea
 # ```
 #   serial: one core at a time                parallel: map_chunks (Conv2D)
 #   for chunk in batch_chunks(windows):       map_chunks(convolve_chunk, batch_chunks(windows))
-#       convolve_chunk(chunk)                   worker 0: chunk 0, chunk 2, ...   copy + product, BLAS 1 thread
-#                                               worker 1: chunk 1, chunk 3, ...   copy + product, BLAS 1 thread
+#       convolve_chunk(chunk)                   worker 0: copy + product of a chunk, BLAS 1 thread
+#                                               worker 1: copy + product of a chunk, BLAS 1 thread
+#                                               (a worker that finishes takes the next chunk)
 # ```
 #
 # The same numbers either way (each chunk is computed the same way, only on another thread); the
@@ -459,7 +460,8 @@ print(f"one window matrix {whole_s * 1e3:.2f} ms, {whole_bytes / 1e6:.2f} MB pea
 # caller's thread.
 
 # %%
-wide_windows = im2col(Tensor(np.random.default_rng(6).standard_normal((16, 64, 16, 16)).astype(np.float32)), 3, 1, 1).data
+wide_input = np.random.default_rng(6).standard_normal((16, 64, 16, 16)).astype(np.float32)
+wide_windows = im2col(Tensor(wide_input), 3, 1, 1).data
 wide_kernels = np.random.default_rng(7).standard_normal((64, 64 * 3 * 3)).astype(np.float32)
 wide_bias = np.random.default_rng(8).standard_normal(64).astype(np.float32)
 assert len(batch_chunks(wide_windows)) == 16  # 576·16·16·4 bytes = 590 KB an image: one image a chunk
