@@ -478,14 +478,17 @@ if system_info()["cpu_count"] < 2:
 # %% [markdown]
 # What to expect on two cores: with BLAS given one thread (as the checkpoints run), the serial loop
 # uses one core and two workers use both; with BLAS given two, the serial loop's products already
-# use both, and the workers add the copies and the bias add to what runs on both. On our two-core
-# machine, busy with other work on one core at the time, two workers took 4-9 ms against the serial
-# loop's 5-30 ms with two BLAS threads (a busy machine hurts spinning BLAS threads most), but 9 ms
-# against 7.4 ms with one BLAS thread: when the second core is taken, a worker waits for it. No gain
-# is possible on one core. Module 09's backward rule walks the same chunks with `map_chunks`: each
-# chunk's weight gradient is its own partial sum (the partial sums are added in chunk order
-# afterwards, so the result does not depend on which worker finished first), and each chunk writes
-# only its own images of the input's gradient.
+# use both, and the workers add the copies and the bias add to what runs on both. Measured with
+# `make bench`'s harness on our two-core machine, BLAS given two threads, forward + backward (Module
+# 09 runs the backward's chunks the same way): the wide case went from 26-34 ms serial to 16-20 ms
+# on two workers (PyTorch: 12-15 ms); the CIFAR-sized case did not gain (7.5-7.8 ms serial, 8-10 ms
+# on two workers): with 3 input channels its products are small and its chunks mostly copies, which
+# two cores sharing one memory do not speed up. When another program takes the second core, two
+# workers are slower than one: a worker waits for its core. No gain is possible on one core. Module
+# 09's backward rule walks the same chunks with `map_chunks`: each chunk's weight gradient is its
+# own partial sum (the partial sums are added in chunk order afterwards, so the result does not
+# depend on which worker finished first), and each chunk writes only its own images of the input's
+# gradient.
 #
 # ## 4. Pooling: the maximum or mean of each window
 #
