@@ -4,7 +4,7 @@ tables, write build/bench/<topic>.json.
 Each thread count runs in a fresh worker process whose BLAS (and PyTorch) is limited to that many
 threads before NumPy is imported: a BLAS thread pool cannot be resized reliably once it started.
 The JSON holds one run per thread count, each with the BLAS library and thread count actually in
-effect (read back with threadpoolctl when it is installed).
+effect (read back with threadpoolctl), and how many chunks tinytorch's own pool runs at once.
 
 A topic runs only once every module it uses has passed its checkpoint (found from the bench file's
 imports and this runner's, inside functions too, through the course's import graph); the others are
@@ -71,13 +71,12 @@ def extras(measurements) -> str:
 
 def blas_in_effect() -> dict:
     """The BLAS library NumPy uses and its thread count, as the running process sees them."""
-    from tinytorch.core.setup import system_info
+    from tinytorch.core.setup import get_num_threads, system_info
 
-    info = {"blas": system_info()["blas"], "env": {v: os.environ.get(v) for v in BLAS_THREAD_VARIABLES}}
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return info  # the environment variables above are then the only record
+    info = {"blas": system_info()["blas"], "env": {v: os.environ.get(v) for v in BLAS_THREAD_VARIABLES},
+            "tinytorch_threads": get_num_threads()}  # chunks run at once by map_chunks (lesson 01)
+    from threadpoolctl import threadpool_info
+
     info["threadpools"] = [
         {k: pool.get(k) for k in ("internal_api", "num_threads", "version", "architecture", "filepath")}
         for pool in threadpool_info()

@@ -5,8 +5,8 @@ import pytest
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Dense
 from tinytorch.core.networks import Flatten, Sequential, count_parameters
-from tinytorch.core.setup import set_seed
-from tinytorch.core.spatial import AvgPool2D, Conv2D, MaxPool2D, im2col
+from tinytorch.core.setup import num_threads, set_seed
+from tinytorch.core.spatial import AvgPool2D, Conv2D, MaxPool2D, batch_chunks, convolve, im2col
 from tinytorch.core.tensor import Tensor
 
 STEP = Tensor(np.array([[0, 0, 0, 1, 1, 1]] * 5, dtype=np.float32).reshape(1, 1, 5, 6))  # dark | bright
@@ -79,6 +79,27 @@ def test_conv2d_matches_numpy_with_stride_and_padding(channels, kernel, stride, 
     oh, ow = (size[0] + 2 * padding - kh) // stride + 1, (size[1] + 2 * padding - kw) // stride + 1
     assert expected.shape == (3, channels[1], oh, ow)
     np.testing.assert_allclose(conv(Tensor(x)).data, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_conv2d_on_two_threads_gives_the_serial_numbers():
+    set_seed(9)
+    conv = Conv2D(6, 5, 3, stride=1, padding=1)
+    conv.bias.data[:] = np.linspace(-1, 1, 5)
+    x = np.random.default_rng(9).standard_normal((7, 6, 30, 30)).astype(np.float32)
+    assert len(batch_chunks(im2col(Tensor(x), 3, 1, 1).data)) == 4  # 194 KB of windows an image: 2 a chunk
+    with num_threads(2):
+        parallel = conv(Tensor(x)).data  # first: a fresh output buffer, not the serial run's memory again
+    with num_threads(1):
+        serial = conv(Tensor(x)).data
+    np.testing.assert_allclose(parallel, serial, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(parallel, numpy_conv(x.astype(np.float64), conv.weights.data, conv.bias.data, 1, 1),
+                               rtol=1e-4, atol=1e-4)  # fmt: skip
+
+
+def test_an_error_in_one_chunk_of_a_convolution_reaches_the_caller():
+    windows = im2col(Tensor(np.ones((7, 6, 30, 30), dtype=np.float32)), 3, 1, 1).data
+    with num_threads(2), pytest.raises(ValueError):
+        convolve(windows, np.ones((5, 6 * 3 * 3 + 1), dtype=np.float32))  # one column too many for the windows
 
 
 def test_conv2d_with_its_kaiming_init_keeps_same_padding_shapes():

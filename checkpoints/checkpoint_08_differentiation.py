@@ -9,7 +9,7 @@ from tinytorch.core.layers import Dense
 from tinytorch.core.losses import BinaryCrossEntropy, CrossEntropyLoss, MeanSquaredError
 from tinytorch.core.networks import MLP, Flatten, Sequential
 from tinytorch.core.normalization import BatchNorm1D, BatchNorm2D, LayerNorm
-from tinytorch.core.setup import set_seed
+from tinytorch.core.setup import num_threads, set_seed
 from tinytorch.core.spatial import AvgPool2D, Conv2D, MaxPool2D
 from tinytorch.core.tensor import Tensor
 
@@ -220,6 +220,24 @@ def test_conv2d_batch_gradient_is_the_sum_of_its_images(out_channels):
         input_grads.append(x.grad.data)
     np.testing.assert_allclose(weights_grads[0], sum(weights_grads[1:]), rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(input_grads[0], np.concatenate(input_grads[1:]), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("out_channels", [4, 16], ids=["dx-by-convolution", "dx-by-col2im"])
+def test_conv2d_gradients_on_two_threads_are_the_serial_ones(out_channels):
+    """5 images of 8 x 30 x 30: three chunks of the forward's, the last one shorter."""
+    set_seed(6)
+    conv = Conv2D(8, out_channels, 3, padding=1)
+    images = rand(5, 8, 30, 30, seed=7).astype(np.float32)
+    upstream = Tensor(rand(5, out_channels, 30, 30, seed=8).astype(np.float32))
+    gradients = []
+    for threads in (2, 1):  # two first: fresh gradient buffers, not the serial run's memory again
+        x = Tensor(images, requires_grad=True)
+        conv.zero_grad()
+        with num_threads(threads):
+            (conv(x) * upstream).sum().backward()
+        gradients.append((x.grad.data, conv.weights.grad.data.copy(), conv.bias.grad.data.copy()))
+    for parallel, serial in zip(*gradients):
+        np.testing.assert_allclose(parallel, serial, rtol=1e-5, atol=1e-5)
 
 
 def test_pooling_gradients():

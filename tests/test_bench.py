@@ -29,6 +29,7 @@ def test_quick_benchmarks_write_their_figures_with_threads_and_blas(tmp_path):
         assert report["quick"] is True and [run["threads"] for run in report["runs"]] == [1]
         run = report["runs"][0]
         assert run["system"]["blas"] and run["system"]["env"]["OPENBLAS_NUM_THREADS"] == "1"
+        assert run["system"]["tinytorch_threads"] == 1  # the framework's pool follows BLAS's count
         assert run["cases"] and all(case["tinytorch_s"] > 0 for case in run["cases"])
         assert all(case["unit"] in ("seconds", "bytes") for case in run["cases"])
 

@@ -15,6 +15,8 @@ NAMESPACES = {
         "no_grad": "core.autograd",
         "manual_seed": "core.setup:set_seed",
         "set_seed": "core.setup",
+        "set_num_threads": "core.setup",
+        "get_num_threads": "core.setup",
     },
     "tinytorch.nn": {
         **{name: "core.layers" for name in ["Module", "Parameter", "Linear", "Dense"]},

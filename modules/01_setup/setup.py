@@ -15,7 +15,7 @@
 #
 # Every result in this course is a number: a loss, an accuracy, a speed-up. A number is only worth
 # something if you can get it again tomorrow and know what machine produced it. Before we write a
-# single tensor we build four small tools:
+# single tensor we build four small tools, and a fifth the framework needs later:
 #
 # | tool | question it answers |
 # |---|---|
@@ -23,6 +23,7 @@
 # | `check_environment()` | is this machine fit for the course? |
 # | `set_seed(seed)` / `rng()` | will my random numbers be the same next time? |
 # | `time_it(fn)` / `peak_memory(fn)` | how long does it take, and how much memory? |
+# | `set_num_threads(n)` / `map_chunks(work, chunks)` | how many cores does the framework use? |
 #
 # ```
 #   your code ──► random numbers ──► results
@@ -41,10 +42,15 @@ import platform
 import random
 import statistics
 import sys
+import threading
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from functools import cache
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 # %% [markdown]
 # ## 1. What am I running on?
@@ -289,9 +295,167 @@ for name, passed, detail in check_environment():
 assert all(passed for _, passed, _ in check_environment())
 
 # %% [markdown]
+# ## 5. How many cores the framework computes with
+#
+# NumPy's matrix products already run on every core BLAS was given (`OPENBLAS_NUM_THREADS`, set
+# before the process starts). Everything else NumPy does -- copies, sums, elementwise maxima -- runs
+# on **one** core. Later modules (06 first) cut big operations into independent **chunks** (a few
+# images of a batch each) and can run them on several cores at once. Like PyTorch's
+# `torch.set_num_threads`, the framework owns that setting, and one pool of worker threads that
+# lives as long as the process (starting threads at every call would cost more than small chunks):
+#
+# | function | what it does |
+# |---|---|
+# | `get_num_threads()` | the framework's thread count: `set_num_threads`'s value, else as many as BLAS was given |
+# | `set_num_threads(n)` | how many chunks run at once from now on (1: one after another, no pool) |
+# | `with num_threads(n):` | the same inside the block only |
+# | `map_chunks(work, chunks)` | `[work(chunk) for chunk in chunks]`, computed on the pool, in order |
+#
+# Three rules make `map_chunks` safe, and Module 13 explains the first in depth (section 5 there):
+#
+# 1. **BLAS gets one thread inside.** Two workers each calling a BLAS that runs two threads of its
+#    own ask for four busy threads on two cores; BLAS threads wait for each other by spinning, so
+#    that is slower than no workers at all. Inside `map_chunks` BLAS is limited to one thread
+#    (`threadpoolctl`, which knows how to tell OpenBLAS, MKL and OpenMP) and restored afterwards:
+#    each chunk's product runs on its worker's core.
+# 2. **One parallel region at a time.** A worker whose chunk calls `map_chunks` again, or a second
+#    thread of the learner's calling it meanwhile, gets the plain loop: nothing stacks.
+# 3. **Errors travel back.** An exception in a worker is raised in the caller, after every chunk has
+#    finished (no worker is left writing into an array the caller has given up on).
+#
+# (And a process forked from this one starts a pool of its own: threads are not copied by `fork`,
+# and a pool whose threads are missing would wait for ever.)
+#
+# Workers run only NumPy on arrays: the GIL is released inside NumPy's loops, so the chunks really
+# run at the same time, and nothing the workers do depends on per-thread state of the framework
+# (Module 02's recording switch is per thread). The check below also measures what a parallel
+# region costs when the chunks do nothing: about a tenth of a millisecond (more on a busy machine)
+# to hand the chunks over, wake the workers and limit BLAS, so a region must hold far more work
+# than that (Module 06's hold milliseconds).
+
+# %%
+#| export
+_threads = None  # set_num_threads's count; None until then: as many as BLAS was given
+_pool = None  # the worker threads, made at the first parallel call and kept (remade when the count changes)
+_pool_size = 0
+_parallel_region = threading.Lock()  # held while chunks run on the pool: a second caller runs them serially
+
+
+@cache
+def _blas():
+    """threadpoolctl's handle on the BLAS libraries NumPy loaded; made once: finding them takes ~10 ms."""
+    return ThreadpoolController().select(user_api="blas")
+
+
+@cache
+def _blas_threads():
+    """BLAS's own thread count, read once: it is fixed when the process starts (OpenBLAS cannot grow its
+    pool later), and reading it costs ~7 µs, which map_chunks would pay at every call. 1 where no BLAS
+    library can be found: then nothing could be kept from stacking on it."""
+    return max((pool["num_threads"] for pool in _blas().info()), default=1)
+
+
+def get_num_threads():
+    """How many chunks `map_chunks` runs at once: set_num_threads's value, else BLAS's own thread count."""
+    return _threads if _threads is not None else _blas_threads()
+
+
+def set_num_threads(count):
+    """Run up to `count` chunks at once from now on; 1 runs them one after another on the caller's thread.
+
+    BLAS's own thread count is not changed: it is fixed when the process starts (OPENBLAS_NUM_THREADS)."""
+    global _threads
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"set_num_threads({count!r}): the count must be a whole number of at least 1")
+    _threads = int(count)
+
+
+@contextmanager
+def num_threads(count):
+    """set_num_threads(count) inside a `with` block; the setting found before is set again after it."""
+    global _threads
+    before = _threads
+    set_num_threads(count)
+    try:
+        yield
+    finally:
+        _threads = before
+
+
+def _worker_pool(size):
+    """The persistent pool, with `size` workers."""
+    global _pool, _pool_size
+    if _pool_size != size:
+        if _pool is not None:
+            _pool.shutdown()
+        _pool, _pool_size = ThreadPoolExecutor(size, thread_name_prefix="tinytorch"), size
+    return _pool
+
+
+def _forget_pool():
+    """In a forked child: none of the parent's threads exist there, so it starts its own pool when needed."""
+    global _pool, _pool_size, _parallel_region
+    _pool, _pool_size, _parallel_region = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows starts processes afresh
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def map_chunks(work, chunks):
+    """[work(chunk) for chunk in chunks], computed on up to get_num_threads() threads, results in order.
+
+    Serial when there is one thread or one chunk, or when a parallel region is already running (a
+    worker calling map_chunks, another thread of the caller's). Inside, BLAS runs one thread per
+    worker. An exception raised by `work` is raised here once every chunk has finished."""
+    chunks = list(chunks)
+    threads = get_num_threads()
+    if threads < 2 or len(chunks) < 2 or not _parallel_region.acquire(blocking=False):
+        return [work(chunk) for chunk in chunks]
+    try:
+        pool = _worker_pool(threads)  # sized by the setting, not by the chunk count: kept between calls
+        with _blas().limit(limits=1):
+            futures = [pool.submit(work, chunk) for chunk in chunks]
+            wait(futures)
+        return [future.result() for future in futures]  # the first failure, in chunk order, is raised
+    finally:
+        _parallel_region.release()
+
+
+# %% [markdown]
+# ### 🧪 Check: the pool gives the loop's results, in order, and its errors
+
+# %%
+blas_before = _blas().info()
+with num_threads(2):
+    assert get_num_threads() == 2
+    with num_threads(1):
+        assert get_num_threads() == 1
+    assert get_num_threads() == 2
+    assert map_chunks(lambda n: n * n, range(7)) == [n * n for n in range(7)]  # order kept, nothing dropped
+    workers = set(map_chunks(lambda n: (time.sleep(0.01), threading.current_thread().name)[1], range(4)))
+    assert all(name.startswith("tinytorch") for name in workers)  # the chunks ran on the pool
+    assert map_chunks(lambda n: map_chunks(lambda m: m + n, range(3)), range(2)) == [[0, 1, 2], [1, 2, 3]]  # nested
+    try:
+        map_chunks(lambda n: 1 // (n - 3), range(5))
+        raise AssertionError("the worker's ZeroDivisionError must reach the caller")
+    except ZeroDivisionError:
+        pass
+    assert _blas().info() == blas_before  # BLAS got its threads back after each parallel region
+    region_s, _ = time_it(map_chunks, abs, [-1, -2], repeat=200)
+with num_threads(1):
+    assert set(map_chunks(lambda n: threading.current_thread().name, range(4))) == {threading.current_thread().name}
+    loop_s, _ = time_it(map_chunks, abs, [-1, -2], repeat=200)
+blas_threads = ", ".join(f"{pool['internal_api']} {pool['num_threads']}" for pool in blas_before) or "none found"
+print(f"map_chunks runs {get_num_threads()} chunk(s) at once by default here: {os.cpu_count()} cores, "
+      f"BLAS threads: {blas_threads}")
+print(f"two chunks of no work: {region_s * 1e6:.0f} µs on two threads, {loop_s * 1e6:.1f} µs as the plain loop")
+
+# %% [markdown]
 # ## What you built
 #
-# `system_info`, `check_environment`, `set_seed`/`rng`, `time_it` and `peak_memory` are now part of
+# `system_info`, `check_environment`, `set_seed`/`rng`, `time_it`, `peak_memory` and the thread
+# setting (`get_num_threads`, `set_num_threads`, `num_threads`, `map_chunks`) are now part of
 # `tinytorch.core.setup`. Run `tito module complete 01_setup` to export them and unlock checkpoint 00.
 # Next: **Module 02 · Tensor**, the data structure everything else is made of.
 

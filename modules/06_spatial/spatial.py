@@ -56,13 +56,14 @@
 import numpy as np
 
 from tinytorch.core.layers import Module, Parameter, check_shape, kaiming_uniform
+from tinytorch.core.setup import map_chunks
 from tinytorch.core.tensor import Tensor
 
 # %%
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Dense
 from tinytorch.core.networks import Flatten, Sequential, summary
-from tinytorch.core.setup import peak_memory, set_seed, time_it
+from tinytorch.core.setup import num_threads, peak_memory, set_seed, system_info, time_it
 
 # %% [markdown]
 # ## 1. The naive convolution: the definition, as loops
@@ -264,21 +265,24 @@ def window_matrix(windows):
 def convolve(windows, kernels, bias=None):
     """Windows (N, C, OH, OW, KH, KW) times kernels (OC, C·KH·KW), plus bias (OC,) or None -> (N, OC, OH, OW).
 
-    Arrays in, an array out, a chunk of images at a time (`batch_chunks`); conv2d records it, and
-    Module 09's rule calls it again for the input's gradient.
+    Arrays in, an array out, a chunk of images at a time (`batch_chunks`), the chunks spread over
+    the framework's threads (`map_chunks`: end of section 3); conv2d records it, and Module 09's rule
+    calls it again for the input's gradient.
     """
     N, _, OH, OW = windows.shape[:4]
-    ### HINT: Follow the diagram, one slice of images from `batch_chunks` at a time: the kernels times that slice's
-    ### HINT: window matrix; the bias added to each row in place; the product written into the slice's images of an
-    ### HINT: (N, OC, OH, OW) output.
+    ### HINT: Follow the diagram for one slice of images from `batch_chunks`, in a function of the slice: the kernels
+    ### HINT: times that slice's window matrix; the bias added to each row in place; the product written into the
+    ### HINT: slice's images of an (N, OC, OH, OW) output. Then let `map_chunks` run it for every slice.
     ### BEGIN SOLUTION
     out = np.empty((kernels.shape[0], N, OH, OW), dtype=np.result_type(windows, kernels))  # the product's layout
-    for chunk in batch_chunks(windows):
-        images = windows[chunk]
+
+    def convolve_chunk(chunk):  # each chunk writes only its own images of `out`: chunks can run at once
         product = out[:, chunk].reshape(len(out), -1)  # (OC, n·OH·OW): a view, rows N·OH·OW apart
-        np.matmul(kernels, window_matrix(images), out=product)
+        np.matmul(kernels, window_matrix(windows[chunk]), out=product)
         if bias is not None:
             product += bias[:, None]
+
+    map_chunks(convolve_chunk, batch_chunks(windows))
     ### END SOLUTION
     return out.transpose(1, 0, 2, 3)
 
@@ -429,6 +433,63 @@ print(f"one window matrix {whole_s * 1e3:.2f} ms, {whole_bytes / 1e6:.2f} MB pea
 # and `make bench` the whole step against PyTorch. Frameworks avoid the copy altogether with direct
 # or Winograd convolution kernels; Module 13 returns to it.
 #
+# ### One chunk per core
+#
+# The chunks are independent: each reads its own images' windows and writes its own images of
+# `out`, so two cores can compute two chunks at the same time with no lock. BLAS alone does not
+# get us there: it spreads each *product* over the cores, but the window-matrix copy and the bias
+# add around it run on one core, about a fifth of the forward on the wide case of `make bench`. So
+# `convolve` hands its chunks to Module 01's `map_chunks`, which runs them on the framework's
+# pool of `get_num_threads()` workers -- and, inside, limits BLAS to **one** thread per worker:
+# two workers each running a two-thread BLAS would ask for four busy threads on two cores, which
+# is slower than no workers at all (Module 13, section 5, measures why). Serial and parallel side by
+# side:
+#
+# ```
+#   serial: one core at a time                parallel: map_chunks (Conv2D)
+#   for chunk in batch_chunks(windows):       map_chunks(convolve_chunk, batch_chunks(windows))
+#       convolve_chunk(chunk)                   worker 0: copy + product of a chunk, BLAS 1 thread
+#                                               worker 1: copy + product of a chunk, BLAS 1 thread
+#                                               (a worker that finishes takes the next chunk)
+# ```
+#
+# The same numbers either way (each chunk is computed the same way, only on another thread); the
+# measurement below runs the wide case (16, 64, 16, 16) -> 64 channels, 3×3, 16 chunks of one image,
+# with one thread and with two (`num_threads(n)`: Module 01's `set_num_threads(n)` for one `with`
+# block). One thread gives the plain loop: `map_chunks` calls `work` on each chunk in turn, on the
+# caller's thread.
+
+# %%
+wide_input = np.random.default_rng(6).standard_normal((16, 64, 16, 16)).astype(np.float32)
+wide_windows = im2col(Tensor(wide_input), 3, 1, 1).data
+wide_kernels = np.random.default_rng(7).standard_normal((64, 64 * 3 * 3)).astype(np.float32)
+wide_bias = np.random.default_rng(8).standard_normal(64).astype(np.float32)
+assert len(batch_chunks(wide_windows)) == 16  # 576·16·16·4 bytes = 590 KB an image: one image a chunk
+convolve_s, convolved = {}, {}
+for threads in (1, 2):
+    with num_threads(threads):
+        convolve_s[threads], convolved[threads] = time_it(convolve, wide_windows, wide_kernels, wide_bias, repeat=10)
+np.testing.assert_allclose(convolved[2], convolved[1], rtol=1e-5, atol=1e-4)
+print(f"convolve on the wide case: serial {convolve_s[1] * 1e3:.2f} ms, 2 workers {convolve_s[2] * 1e3:.2f} ms "
+      f"({convolve_s[1] / convolve_s[2]:.2f}x)")
+if system_info()["cpu_count"] < 2:
+    print("this machine has one core: two workers take turns on it, so no speed-up is to be expected here")
+
+# %% [markdown]
+# What to expect on two cores: with BLAS given one thread (as the checkpoints run), the serial loop
+# uses one core and two workers use both; with BLAS given two, the serial loop's products already
+# use both, and the workers add the copies and the bias add to what runs on both. Measured with
+# `make bench`'s harness on our two-core machine, BLAS given two threads, forward + backward (Module
+# 09 runs the backward's chunks the same way): the wide case went from 26-34 ms serial to 16-20 ms
+# on two workers (PyTorch: 12-15 ms); the CIFAR-sized case did not gain (7.5-7.8 ms serial, 8-10 ms
+# on two workers): with 3 input channels its products are small and its chunks mostly copies, which
+# two cores sharing one memory do not speed up. When another program takes the second core, two
+# workers are slower than one: a worker waits for its core. No gain is possible on one core. Module
+# 09's backward rule walks the same chunks with `map_chunks`: each chunk's weight gradient is its
+# own partial sum (the partial sums are added in chunk order afterwards, so the result does not
+# depend on which worker finished first), and each chunk writes only its own images of the input's
+# gradient.
+#
 # ## 4. Pooling: the maximum or mean of each window
 #
 # ```
@@ -562,7 +623,10 @@ print(f"MaxPool2D(2) on (32, 16, 32, 32): loop over windows {naive_s * 1e3:.2f} 
 # over the 256 window positions is already vectorised over batch and channels, so it is not hopeless;
 # the window-last layout is only a few times faster than it, and the window-first layout faster
 # again by more than an order of magnitude. The layout of data in memory, not the number of
-# operations, decides the speed of such code.
+# operations, decides the speed of such code. It is also why pooling stays on one thread: its
+# gradient on the bench's case (writing 2 MB of tiles back into the image), cut into chunks on two
+# workers, took 0.66 ms against 0.49 ms serial when we measured it -- the memory, not the core, is
+# the limit, and each parallel region costs a tenth of a millisecond to start and end.
 #
 # ## 5. A small convolutional network
 #
@@ -599,7 +663,7 @@ print(f"forward pass of 32 images: {seconds * 1e3:.1f} ms")
 # the way, so that you read each one only when you need it.
 #
 # - `im2col` 2: np.pad with ((0, 0), (0, 0), (p, p), (p, p)); np.lib.stride_tricks.sliding_window_view(data, kernel_size, axis=(2, 3)) has shape (N, C, OH, OW, KH, KW); then slice the OH and OW axes with ::stride.
-# - `convolve` 2: out = np.empty((N, OC, OH, OW)); for chunk in batch_chunks(windows): images = windows[chunk]; product = kernels @ window_matrix(images); if bias is not None: product += bias[:, None]; out[chunk] = product.reshape(OC, len(images), OH, OW).transpose(1, 0, 2, 3).
+# - `convolve` 2: out = np.empty((N, OC, OH, OW)); def convolve_chunk(chunk): images = windows[chunk]; product = kernels @ window_matrix(images); if bias is not None: product += bias[:, None]; out[chunk] = product.reshape(OC, len(images), OH, OW).transpose(1, 0, 2, 3); then map_chunks(convolve_chunk, batch_chunks(windows)).
 # - `Conv2D.forward` 2: return conv2d(x, self.weights, self.bias, self.stride, self.padding).
 # - `MaxPool2D._windows` 2: permute(4, 5, 0, 1, 2, 3), then reshape(KH * KW, N, C, OH, OW).
 # - `MaxPool2D.forward` 2: self._windows(x).max(axis=0).

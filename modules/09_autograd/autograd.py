@@ -57,6 +57,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tinytorch.core.activations import GELU_C, GELU_CUBIC
+from tinytorch.core.setup import map_chunks
 from tinytorch.core.spatial import batch_chunks, convolve, window_matrix
 from tinytorch.core.tensor import Tensor, ValuesNotKept
 
@@ -1085,13 +1086,15 @@ assert np.array_equal(col2im(tiles, (4, 6), 2, 0), col2im(tiles, (5, 6), 2, 0)[:
 # Module 06 records a convolution as one operation, `"conv2d"`, computed a chunk of images at a time
 # (`batch_chunks`): `out[chunk] = W (OC, C·KH·KW) @ columns`, with `columns` the chunk's window
 # matrix (C·KH·KW, n·OH·OW). It keeps the im2col view `windows`, not the window matrices. Its rule
-# walks the same chunks: the matmul rule of section 6 plus col2im, each done in the layout that
-# the chunk's product left:
+# walks the same chunks, spread over the framework's threads like the forward's (`map_chunks`,
+# Module 06 section 3): the matmul rule of section 6 plus col2im, each done in the layout that the
+# chunk's product left. Each chunk writes only its own images of dx and returns its own part of dW;
+# the parts are added in chunk order, so the sum does not depend on which thread finished first:
 #
 # ```
 #   grad[chunk] (n, OC, OH, OW) ──transpose, one copy──► G (OC, n·OH·OW)    the layout of the product
 #   columns  = window_matrix(windows[chunk])       (C·KH·KW, n·OH·OW)    rebuilt: one copy
-#   dW      += G @ columnsᵀ                        (OC, C·KH·KW)         summed over the chunks
+#   dW_chunk = G @ columnsᵀ                        (OC, C·KH·KW)         dW = the parts' sum
 #   dcolumns = Wᵀ @ G                              (C·KH·KW, n·OH·OW) = (C, KH, KW, n, OH, OW)
 #   dx[chunk] = col2im over (C, n) -- each window offset adds one contiguous (C, n, OH, OW) slab --
 #               written back as (n, C, H, W)
@@ -1138,28 +1141,30 @@ def _conv2d_backward(out, grad):
     x, weights = out._parents[:2]
     windows, stride, padding = out._saved["windows"], out._saved["stride"], out._saved["padding"]
     oc = weights.shape[0]
-    ### HINT: Walk the forward's slices of images (`batch_chunks`) again. In each: the gradient in the product's layout
-    ### HINT: (OC, n·OH·OW); dW accumulates it times the slice's window matrix transposed; dx takes col2im of Wᵀ times it
-    ### HINT: (Wᵀ made contiguous once), unless `_by_convolution` says the whole dx is cheaper from
+    ### HINT: Walk the forward's slices of images (`batch_chunks`) again, one function of a slice run by `map_chunks`.
+    ### HINT: In each: the gradient in the product's layout (OC, n·OH·OW); the slice's part of dW is it times the slice's
+    ### HINT: window matrix transposed (return it; dW is the sum of the parts, in slice order); dx[slice] takes col2im of
+    ### HINT: Wᵀ times it (Wᵀ made contiguous once), unless `_by_convolution` says the whole dx is cheaper from
     ### HINT: `input_grad_by_convolution`; dbias sums the gradient over axes (0, 2, 3)
     ### BEGIN SOLUTION
     kernels_t = np.ascontiguousarray(weights.data.reshape(oc, -1).T)  # (C·KH·KW, OC)
-    grad_w = np.zeros(kernels_t.shape[::-1], dtype=grad.dtype) if weights.requires_grad else None
     grad_x, scatter = None, x.requires_grad
     if x.requires_grad and _by_convolution(weights, stride, padding):
         grad_x, scatter = input_grad_by_convolution(grad, weights, padding), False
     elif x.requires_grad:
         grad_x = np.empty(x.shape, dtype=grad.dtype)
-    for chunk in batch_chunks(windows):
+
+    def chunk_gradients(chunk):  # writes only its own images of grad_x; returns its part of grad_w
         images = windows[chunk]
         n, c, oh, ow, kh, kw = images.shape
         grad_out = np.ascontiguousarray(grad[chunk].transpose(1, 0, 2, 3)).reshape(oc, -1)
-        if grad_w is not None:
-            grad_w += grad_out @ window_matrix(images).T
         if scatter:
             grad_windows = (kernels_t @ grad_out).reshape(c, kh, kw, n, oh, ow).transpose(0, 3, 4, 5, 1, 2)
             grad_x[chunk] = col2im(grad_windows, x.shape[2:], stride, padding).transpose(1, 0, 2, 3)
-    grad_w = grad_w.reshape(weights.shape) if grad_w is not None else None
+        return grad_out @ window_matrix(images).T if weights.requires_grad else None
+
+    weight_parts = map_chunks(chunk_gradients, batch_chunks(windows))
+    grad_w = sum(weight_parts).reshape(weights.shape) if weights.requires_grad else None  # summed in chunk order
     grad_bias = (grad.sum(axis=(0, 2, 3)),) if len(out._parents) == 3 else ()
     ### END SOLUTION
     return (grad_x, grad_w, *grad_bias)

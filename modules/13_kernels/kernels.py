@@ -418,6 +418,11 @@ for name, (serial_s, parallel_s) in threads.items():
 # wait for each other by spinning, keep pre-empting one another. Never stack your own threads on
 # top of a threaded BLAS. Real frameworks keep one pool of threads alive, parallelise inside the
 # kernel rather than around it, and only above a size threshold -- for exactly these reasons.
+# TinyTorch has done the same since Module 06: `map_chunks` (Module 01) runs Conv2D's chunks on one
+# persistent pool of `get_num_threads()` workers and limits BLAS to **one** thread per worker while
+# they run, so the copies around each product use the second core too and no threads stack on
+# BLAS; a chunk is a few images, about 512 KB of window matrix, well above the threshold where
+# threads pay.
 #
 # ## 6. Quantized kernels: int8 in, int32 accumulated
 #
