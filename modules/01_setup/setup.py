@@ -163,17 +163,16 @@ def peak_memory(fn, *args, **kwargs):
 def held_memory(fn, *args, **kwargs):
     """Bytes still allocated once fn has returned, while its result is alive (what a result keeps:
     Module 02 uses it to weigh the computation graph). Returns (bytes, result)."""
-    was_tracing = tracemalloc.is_tracing()
-    if not was_tracing:
+    started_here = not tracemalloc.is_tracing()
+    if started_here:
         tracemalloc.start()
-    base, _ = tracemalloc.get_traced_memory()
     try:
+        before = tracemalloc.get_traced_memory()[0]
         result = fn(*args, **kwargs)
-        held, _ = tracemalloc.get_traced_memory()
+        return tracemalloc.get_traced_memory()[0] - before, result
     finally:
-        if not was_tracing:
+        if started_here:  # leave tracing as it was found
             tracemalloc.stop()
-    return held - base, result
 
 
 # %% [markdown]
