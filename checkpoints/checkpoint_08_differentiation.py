@@ -224,11 +224,11 @@ def test_conv2d_batch_gradient_is_the_sum_of_its_images(out_channels):
 
 @pytest.mark.parametrize("out_channels", [4, 16], ids=["dx-by-convolution", "dx-by-col2im"])
 def test_conv2d_gradients_on_two_threads_are_the_serial_ones(out_channels):
-    """5 images of 8 x 30 x 30: three chunks of the forward's, the last one shorter."""
+    """5 images of 8 x 30 x 30 in float64: a chunk of one image each (518 KB of windows an image)."""
     set_seed(6)
     conv = Conv2D(8, out_channels, 3, padding=1)
-    images = rand(5, 8, 30, 30, seed=7).astype(np.float32)
-    upstream = Tensor(rand(5, out_channels, 30, 30, seed=8).astype(np.float32))
+    images = rand(5, 8, 30, 30, seed=7)  # float64: BLAS on one or two threads sums in another order, and in
+    upstream = Tensor(rand(5, out_channels, 30, 30, seed=8))  # float32 that alone moves the last digits
     gradients = []
     for threads in (2, 1):  # two first: fresh gradient buffers, not the serial run's memory again
         x = Tensor(images, requires_grad=True)
@@ -246,9 +246,14 @@ def test_pooling_gradients():
     check_layer(MaxPool2D(3, stride=1), x)
     check_layer(AvgPool2D(2), x)
     check_layer(AvgPool2D(3, stride=2), x)
+    check_layer(MaxPool2D(2), rand(2, 2, 7, 5, seed=4))  # a row and a column left out of every window
     grid = Tensor(np.array([[1.0, 3.0], [4.0, 2.0]]).reshape(1, 1, 2, 2), requires_grad=True)
     MaxPool2D(2)(grid).sum().backward()
     assert grid.grad.data.ravel().tolist() == [0.0, 0.0, 1.0, 0.0]  # only the maximum gets gradient
+    ties = Tensor(np.array([[5.0, 5.0, 0.0], [1.0, 5.0, 2.0]]).reshape(1, 1, 2, 3), requires_grad=True)
+    (MaxPool2D(2, stride=1)(ties) * Tensor([[[[3.0, 6.0]]]])).sum().backward()
+    # window 1 (columns 0-1) has three winners: a third of 3 each; window 2 (columns 1-2) two: half of 6 each
+    np.testing.assert_allclose(ties.grad.data.ravel(), [1.0, 4.0, 0.0, 0.0, 4.0, 0.0])
 
 
 def test_attention_gradients_with_masks():
