@@ -71,17 +71,19 @@ def extras(measurements) -> str:
 
 def blas_in_effect() -> dict:
     """The BLAS library NumPy uses and its thread count, as the running process sees them."""
+    from threadpoolctl import threadpool_info  # here, not at the top: the worker sets BLAS's threads first
+
     from tinytorch.core.setup import get_num_threads, system_info
 
-    info = {"blas": system_info()["blas"], "env": {v: os.environ.get(v) for v in BLAS_THREAD_VARIABLES},
-            "tinytorch_threads": get_num_threads()}  # chunks run at once by map_chunks (lesson 01)
-    from threadpoolctl import threadpool_info
-
-    info["threadpools"] = [
-        {k: pool.get(k) for k in ("internal_api", "num_threads", "version", "architecture", "filepath")}
-        for pool in threadpool_info()
-    ]
-    return info
+    return {
+        "blas": system_info()["blas"],
+        "env": {v: os.environ.get(v) for v in BLAS_THREAD_VARIABLES},
+        "tinytorch_threads": get_num_threads(),  # chunks run at once by map_chunks (lesson 01)
+        "threadpools": [
+            {k: pool.get(k) for k in ("internal_api", "num_threads", "version", "architecture", "filepath")}
+            for pool in threadpool_info()
+        ],
+    }
 
 
 def worker(topic: str, threads: int) -> dict:
