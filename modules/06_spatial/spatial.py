@@ -530,6 +530,32 @@ def pool_naive(x, kernel, stride, reduce):
 
 # %%
 #| export
+def max_pool2d(x, kernel_size, stride):
+    """The maximum of each (KH, KW) window of x (N, C, H, W), per channel -> (N, C, OH, OW).
+
+    KH·KW - 1 elementwise maxima of strided slabs of x (the pixels at one window offset), written into
+    the output a chunk of images at a time on the framework's threads (`map_chunks`): no window is
+    copied. Recorded as "max_pool2d", saving `kernel_size` and `stride` and keeping the input and the
+    output; Module 09's `_max_pool2d_backward` runs it backwards.
+    """
+    windows = im2col(x.detach(), kernel_size, stride).data  # (N, C, OH, OW, KH, KW): a view of x
+    out = np.empty(windows.shape[:4], dtype=x.dtype)
+    offsets = [(i, j) for i in range(windows.shape[4]) for j in range(windows.shape[5])]
+
+    def pool_chunk(chunk):
+        ### HINT: out[chunk] starts as the chunk's windows at the first offset; np.maximum(..., out=...) with each other
+        ### HINT: offset's slab, windows[chunk][..., i, j]
+        ### BEGIN SOLUTION
+        images, pooled = windows[chunk], out[chunk]
+        pooled[...] = images[..., 0, 0]
+        for i, j in offsets[1:]:
+            np.maximum(pooled, images[..., i, j], out=pooled)
+        ### END SOLUTION
+
+    map_chunks(pool_chunk, batch_chunks(windows))
+    return Tensor.from_op(out, "max_pool2d", (x,), ("inputs", "output"), kernel_size=kernel_size, stride=stride)
+
+
 class MaxPool2D(Module):
     """The maximum of each (KH, KW) window, per channel; stride defaults to the kernel size."""
 
@@ -539,7 +565,7 @@ class MaxPool2D(Module):
         self.stride = _same_both_ways(stride, "stride") if stride is not None else self.kernel_size[0]
 
     def _windows(self, x):
-        """Each window's values along the first axis: (KH·KW, N, C, OH, OW)."""
+        """Each window's values along the first axis: (KH·KW, N, C, OH, OW) (AvgPool2D reduces it)."""
         _check_images(self, x)
         ### HINT: Pooling windows are im2col windows without padding. Put the KH*KW positions of each window first, as
         ### HINT: one axis, so that a reduction over axis 0 pools: the result has shape (KH*KW, N, C, OH, OW).
@@ -550,10 +576,8 @@ class MaxPool2D(Module):
         ### END SOLUTION
 
     def forward(self, x):
-        ### HINT: The largest value of each window: a reduction over the first axis of the windows.
-        ### BEGIN SOLUTION
-        return self._windows(x).max(axis=0)
-        ### END SOLUTION
+        _check_images(self, x)
+        return max_pool2d(x, self.kernel_size, self.stride)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -563,7 +587,7 @@ class AvgPool2D(MaxPool2D):
     """The mean of each (KH, KW) window, per channel; stride defaults to the kernel size."""
 
     def forward(self, x):
-        ### HINT: Like MaxPool2D.forward, with the mean instead of the maximum.
+        ### HINT: The mean of each window: a reduction over the first axis of the windows.
         ### BEGIN SOLUTION
         return self._windows(x).mean(axis=0)
         ### END SOLUTION

@@ -58,7 +58,7 @@ import numpy as np
 
 from tinytorch.core.activations import GELU_C, GELU_CUBIC
 from tinytorch.core.setup import map_chunks
-from tinytorch.core.spatial import batch_chunks, convolve, window_matrix
+from tinytorch.core.spatial import batch_chunks, convolve, im2col, window_matrix
 from tinytorch.core.tensor import Tensor, ValuesNotKept
 
 # %%
@@ -1069,8 +1069,6 @@ def _im2col_backward(out, grad):
 # ### 🧪 Check: col2im on a picture you can count, then finite differences
 
 # %%
-from tinytorch.core.spatial import im2col
-
 ones = Tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
 im2col(ones, (2, 2)).sum().backward()  # how many 2×2 windows cover each pixel of a 3×3 image
 assert ones.grad.data[0, 0].tolist() == [[1, 2, 1], [2, 4, 2], [1, 2, 1]]
@@ -1079,6 +1077,62 @@ for kernel, stride, padding in [((3, 3), 1, 1), ((3, 2), 2, 1), ((2, 2), 2, 0), 
     assert gradient_check(lambda x: im2col(x, kernel, stride, padding) ** 2, x).ok
 tiles = generator.standard_normal((2, 3, 2, 3, 2, 2))  # 2x2 windows that tile a 4x6 image: the shortcut
 assert np.array_equal(col2im(tiles, (4, 6), 2, 0), col2im(tiles, (5, 6), 2, 0)[:, :, :4])  # 5 rows: the loop
+
+# %% [markdown]
+# ### Max pooling as one operation
+#
+# Module 06 records `MaxPool2D` as one operation, "max_pool2d": KH·KW elementwise maxima of strided
+# slabs of the input, a chunk of images at a time, keeping the input and the output. Its rule is
+# the max rule of section 7 written for windows: the gradient of each window's output goes to the
+# pixels that **won** (equal the maximum; ties share it equally), one window offset at a time --
+# the same strided slices as col2im, added (`+=`) because overlapping windows (stride < kernel) can
+# give one pixel gradient from several windows:
+#
+# ```
+#   ties  = Σ over offsets (i, j) of  [slab(i, j) == max]          how many pixels won each window
+#   for each offset (i, j):  grad_x[..., i::stride, j::stride] += [slab(i, j) == max] · grad / ties
+# ```
+#
+# Chunks of images are independent, so `map_chunks` runs them on the framework's threads, each
+# chunk writing only its own images.
+
+# %%
+#| export
+@backward_rule("max_pool2d")
+def _max_pool2d_backward(out, grad):
+    x, stride = out._parents[0], out._saved["stride"]
+    windows = im2col(Tensor(x.data), out._saved["kernel_size"], stride).data  # the forward's view, again
+    oh, ow, kh, kw = windows.shape[2:]
+    offsets = [(i, j) for i in range(kh) for j in range(kw)]
+    grad_x = np.zeros(x.shape, dtype=grad.dtype)
+
+    def chunk_gradient(chunk):
+        ### HINT: winners = one boolean slab per offset, windows[chunk][..., i, j] == the chunk's maxima (out.data);
+        ### HINT: ties = their sum; add winner * grad[chunk] / ties into the chunk's strided slice of grad_x per offset
+        ### BEGIN SOLUTION
+        images, maxima = windows[chunk], out.data[chunk]
+        winners = [images[..., i, j] == maxima for i, j in offsets]
+        ties = np.zeros(maxima.shape, dtype=grad.dtype)
+        for won in winners:
+            ties += won
+        share = grad[chunk] / ties
+        for (i, j), won in zip(offsets, winners):
+            grad_x[chunk, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += won * share
+        ### END SOLUTION
+
+    map_chunks(chunk_gradient, batch_chunks(windows))
+    return (grad_x,)
+
+
+# %%
+from tinytorch.core.spatial import MaxPool2D, max_pool2d
+
+x = Tensor(generator.standard_normal((3, 2, 7, 6)))
+for kernel, stride in [((2, 2), 2), ((3, 3), 1), ((3, 2), 2)]:
+    assert gradient_check(lambda x: max_pool2d(x, kernel, stride), x).ok, (kernel, stride)
+tie = Tensor(np.array([[5.0, 5.0], [1.0, 5.0]]).reshape(1, 1, 2, 2), requires_grad=True)
+MaxPool2D(2)(tie).sum().backward()
+assert tie.grad.data.ravel().tolist() == [1 / 3, 1 / 3, 0.0, 1 / 3]  # three winners share the gradient
 
 # %% [markdown]
 # ### Convolution as one operation: its backward rule, and why (measured)
