@@ -256,6 +256,18 @@ def test_pooling_gradients():
     np.testing.assert_allclose(ties.grad.data.ravel(), [1.0, 4.0, 0.0, 0.0, 4.0, 0.0])
 
 
+def test_max_pooling_gradients_share_ties_as_numpy_does():
+    x = rand(20, 8, 32, 32, seed=5)
+    x[:, :, 0, 0] = x[:, :, 0, 1]  # a tie in every first window
+    upstream = rand(20, 8, 16, 16, seed=6)
+    images = Tensor(x, requires_grad=True)
+    (MaxPool2D(2)(images) * Tensor(upstream)).sum().backward()
+    windows = x.reshape(20, 8, 16, 2, 16, 2)  # each 2 x 2 window on axes 3 and 5
+    won = windows == windows.max(axis=(3, 5), keepdims=True)
+    expected = won * upstream[:, :, :, None, :, None] / won.sum(axis=(3, 5), keepdims=True)
+    np.testing.assert_allclose(images.grad.data, expected.reshape(x.shape), rtol=1e-12)
+
+
 def test_attention_gradients_with_masks():
     attention = ScaledDotProductAttention()
     q, k, v = Tensor(rand(2, 4, 3)), Tensor(rand(2, 6, 3, seed=1)), Tensor(rand(2, 6, 5, seed=2))

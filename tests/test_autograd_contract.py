@@ -179,7 +179,7 @@ def _every_recorded_operation():
     from tinytorch.core.activations import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
     from tinytorch.core.losses import clip, softplus
     from tinytorch.core.normalization import normalize
-    from tinytorch.core.spatial import conv2d, im2col
+    from tinytorch.core.spatial import conv2d, im2col, max_pool2d
 
     return {
         "add": (lambda a, b: a + b, [(2, 3), (3,)]), "sub": (lambda a, b: a - b, [(2, 3), (3,)]),
@@ -195,6 +195,7 @@ def _every_recorded_operation():
         "gelu": (GELU(), [(2, 3)]), "softmax": (Softmax(), [(2, 3)]), "log_softmax": (LogSoftmax(), [(2, 3)]),
         "normalize": (lambda a: normalize(a, (1,), 1e-5)[0], [(2, 3)]),
         "im2col": (lambda a: im2col(a, 2, padding=1), [(1, 2, 3, 3)]),
+        "max_pool2d": (lambda a: max_pool2d(a, (2, 2), 1), [(2, 2, 3, 3)]),
         "conv2d": (lambda a, w, b: conv2d(a, w, b, padding=1), [(2, 2, 3, 3), (3, 2, 2, 2), (3,)]),
     }  # fmt: skip
 
