@@ -542,8 +542,10 @@ def max_pool2d(x, kernel_size, stride):
 
     KH·KW - 1 elementwise maxima of strided slabs of x (the pixels at one window offset), written into
     the output a chunk of images at a time on the framework's threads (`map_chunks`): no window is
-    copied. Recorded as "max_pool2d", saving `kernel_size` and `stride` and keeping the input and the
-    output; Module 09's `_max_pool2d_backward` runs it backwards.
+    copied.
+
+    Recorded as "max_pool2d", saving `kernel_size` and `stride`, keeping the input and keeping the output;
+    Module 09's `_max_pool2d_backward` runs it backwards.
     """
     windows = im2col(x.detach(), kernel_size, stride).data  # (N, C, OH, OW, KH, KW): a view of x
     out = np.empty(windows.shape[:4], dtype=x.dtype)
@@ -702,5 +704,5 @@ print(f"forward pass of 32 images: {seconds * 1e3:.1f} ms")
 # - `convolve` 2: out = np.empty((N, OC, OH, OW)); def convolve_chunk(chunk): images = windows[chunk]; product = kernels @ window_matrix(images); if bias is not None: product += bias[:, None]; out[chunk] = product.reshape(OC, len(images), OH, OW).transpose(1, 0, 2, 3); then map_chunks(convolve_chunk, batch_chunks(windows)).
 # - `Conv2D.forward` 2: return conv2d(x, self.weights, self.bias, self.stride, self.padding).
 # - `MaxPool2D._windows` 2: permute(4, 5, 0, 1, 2, 3), then reshape(KH * KW, N, C, OH, OW).
-# - `MaxPool2D.forward` 2: self._windows(x).max(axis=0).
+# - `max_pool2d.pool_chunk` 2: images, pooled = windows[chunk], out[chunk]; pooled[...] = images[..., 0, 0]; for i, j in offsets[1:]: np.maximum(pooled, images[..., i, j], out=pooled).
 # - `AvgPool2D.forward` 2: self._windows(x).mean(axis=0).
