@@ -517,9 +517,8 @@ if system_info()["cpu_count"] < 2:
 #
 # `MaxPool2D` goes one step further and gathers nothing: the slab of one window offset (i, j) is
 # already a strided view of x, `windows[..., i, j]`, so `max_pool2d` takes the elementwise maximum
-# of those KH·KW views straight into the output -- no 2 MB copy of the windows first -- a chunk of
-# images at a time on the framework's threads (`map_chunks`, as `convolve` does). It is recorded as
-# one operation, "max_pool2d", whose rule Module 09 writes; `AvgPool2D` keeps the window-first
+# of those KH·KW views straight into the output -- no 2 MB copy of the windows first -- on one
+# thread (why not on the framework's threads: after the measurement). It is recorded as one operation, "max_pool2d", whose rule Module 09 writes; `AvgPool2D` keeps the window-first
 # reduction with the recorded `mean`.
 
 # %%
@@ -541,27 +540,20 @@ def max_pool2d(x, kernel_size, stride):
     """The maximum of each (KH, KW) window of x (N, C, H, W), per channel -> (N, C, OH, OW).
 
     KH·KW - 1 elementwise maxima of strided slabs of x (the pixels at one window offset), written into
-    the output a chunk of images at a time on the framework's threads (`map_chunks`): no window is
-    copied.
+    the output: no window is copied.
 
     Recorded as "max_pool2d", saving `kernel_size` and `stride`, keeping the input and keeping the output;
     Module 09's `_max_pool2d_backward` runs it backwards.
     """
     windows = im2col(x.detach(), kernel_size, stride).data  # (N, C, OH, OW, KH, KW): a view of x
-    out = np.empty(windows.shape[:4], dtype=x.dtype)
-    offsets = [(i, j) for i in range(windows.shape[4]) for j in range(windows.shape[5])]
-
-    def pool_chunk(chunk):
-        ### HINT: out[chunk] starts as the chunk's windows at the first offset; np.maximum(..., out=...) with each other
-        ### HINT: offset's slab, windows[chunk][..., i, j]
-        ### BEGIN SOLUTION
-        images, pooled = windows[chunk], out[chunk]
-        pooled[...] = images[..., 0, 0]
-        for i, j in offsets[1:]:
-            np.maximum(pooled, images[..., i, j], out=pooled)
-        ### END SOLUTION
-
-    map_chunks(pool_chunk, batch_chunks(windows))
+    offsets = list(np.ndindex(*windows.shape[4:]))  # (0, 0), (0, 1), ...: one slab each
+    ### HINT: out starts as a copy of the slab at the first offset, windows[..., 0, 0]; then np.maximum(out, slab,
+    ### HINT: out=out) with the slab windows[..., i, j] of every other offset
+    ### BEGIN SOLUTION
+    out = windows[..., 0, 0].copy()
+    for i, j in offsets[1:]:
+        np.maximum(out, windows[..., i, j], out=out)
+    ### END SOLUTION
     return Tensor.from_op(out, "max_pool2d", (x,), ("inputs", "output"), kernel_size=kernel_size, stride=stride)
 
 
@@ -647,15 +639,12 @@ pooled = Tensor(np.random.default_rng(4).standard_normal((32, 16, 32, 32)).astyp
 naive_s, naive_out = time_it(pool_naive, pooled.data, 2, 2, np.max, repeat=3)
 last_s, last_out = time_it(max_pool_last_axis, pooled, 2, repeat=3)
 first_s, first_out = time_it(lambda x: MaxPool2D(2)._windows(x).max(axis=0), pooled, repeat=3)
-with num_threads(1):
-    slabs_s, slabs_out = time_it(MaxPool2D(2), pooled, repeat=10)
-with num_threads(2):
-    workers_s, workers_out = time_it(MaxPool2D(2), pooled, repeat=10)
-for result in (last_out, first_out, slabs_out, workers_out):
+slabs_s, slabs_out = time_it(MaxPool2D(2), pooled, repeat=10)
+for result in (last_out, first_out, slabs_out):
     assert np.array_equal(naive_out, result.data)
 print(f"MaxPool2D(2) on (32, 16, 32, 32): loop over windows {naive_s * 1e3:.2f} ms, window axis last "
       f"{last_s * 1e3:.2f} ms, window axis first {first_s * 1e3:.2f} ms, strided slabs (MaxPool2D) "
-      f"{slabs_s * 1e3:.2f} ms, on 2 workers {workers_s * 1e3:.2f} ms")  # fmt: skip
+      f"{slabs_s * 1e3:.2f} ms")  # fmt: skip
 
 # %% [markdown]
 # Pooling has no arithmetic worth the name: every version is limited by moving memory. The loop
@@ -663,8 +652,14 @@ print(f"MaxPool2D(2) on (32, 16, 32, 32): loop over windows {naive_s * 1e3:.2f} 
 # the window-last layout is only a few times faster than it, and the window-first layout faster
 # again by more than an order of magnitude. The layout of data in memory, not the number of
 # operations, decides the speed of such code -- and skipping a copy altogether (the strided slabs)
-# beats the best layout for it. Two workers gain less here than on a convolution: two cores share
-# one memory, and each parallel region costs a tenth of a millisecond to start and end.
+# beats the best layout for it.
+#
+# Why pooling stays on one thread: we ran the same slabs a chunk of images at a time on two workers
+# (`map_chunks`), forward and backward, in `make bench`'s harness with BLAS given two threads. Two
+# workers took 5.3-7.9 ms a training step, one thread 4.0-5.0 ms. A pooling chunk is a dozen short
+# NumPy passes with no arithmetic to speak of, and every pass hands Python's interpreter lock from
+# one worker to the other; the two cores also share one memory, which is the limit here. A
+# convolution's chunk is one long matrix product and one copy, which is what workers are good for.
 #
 # ## 5. A small convolutional network
 #
@@ -704,5 +699,5 @@ print(f"forward pass of 32 images: {seconds * 1e3:.1f} ms")
 # - `convolve` 2: out = np.empty((N, OC, OH, OW)); def convolve_chunk(chunk): images = windows[chunk]; product = kernels @ window_matrix(images); if bias is not None: product += bias[:, None]; out[chunk] = product.reshape(OC, len(images), OH, OW).transpose(1, 0, 2, 3); then map_chunks(convolve_chunk, batch_chunks(windows)).
 # - `Conv2D.forward` 2: return conv2d(x, self.weights, self.bias, self.stride, self.padding).
 # - `MaxPool2D._windows` 2: permute(4, 5, 0, 1, 2, 3), then reshape(KH * KW, N, C, OH, OW).
-# - `max_pool2d.pool_chunk` 2: images, pooled = windows[chunk], out[chunk]; pooled[...] = images[..., 0, 0]; for i, j in offsets[1:]: np.maximum(pooled, images[..., i, j], out=pooled).
+# - `max_pool2d` 2: out = windows[..., 0, 0].copy(); for i, j in offsets[1:]: np.maximum(out, windows[..., i, j], out=out).
 # - `AvgPool2D.forward` 2: self._windows(x).mean(axis=0).
