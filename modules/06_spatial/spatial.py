@@ -515,10 +515,13 @@ if system_info()["cpu_count"] < 2:
 # (N, C, OH, OW) slabs, long contiguous loops that NumPy vectorises with SIMD. Same numbers; the
 # measurement below shows the difference.
 #
-# `MaxPool2D` goes one step further and gathers nothing: the slab of one window offset (i, j) is
-# already a strided view of x, `windows[..., i, j]`, so `max_pool2d` takes the elementwise maximum
-# of those KH·KW views straight into the output -- no 2 MB copy of the windows first -- on one
-# thread (why not on the framework's threads: after the measurement). It is recorded as one operation, "max_pool2d", whose rule Module 09 writes; `AvgPool2D` keeps the window-first
+# `MaxPool2D` goes further and gathers nothing. A maximum is **separable**: the largest value of a
+# window is the largest of its rows' maxima. Row i of every window is a strided slice of whole image
+# rows, `x[:, :, i : i + stride·OH : stride]` (N, C, OH, W), so KH - 1 elementwise maxima of such
+# slices reduce every window to one row -- long runs of neighbouring pixels, which NumPy reads fast
+# -- and KW - 1 maxima of strided column slices of that half-size result finish the job. No 2 MB
+# copy of the windows first, and half the passes of taking the KH·KW window offsets one by one. It
+# runs on one thread (why: after the measurement). It is recorded as one operation, "max_pool2d", whose rule Module 09 writes; `AvgPool2D` keeps the window-first
 # reduction with the recorded `mean`.
 
 # %%
@@ -539,20 +542,27 @@ def pool_naive(x, kernel, stride, reduce):
 def max_pool2d(x, kernel_size, stride):
     """The maximum of each (KH, KW) window of x (N, C, H, W), per channel -> (N, C, OH, OW).
 
-    KH·KW - 1 elementwise maxima of strided slabs of x (the pixels at one window offset), written into
-    the output: no window is copied.
+    Separable: each window's KH rows are reduced first, with KH - 1 elementwise maxima of strided
+    slices of whole image rows (N, C, OH, W), then its KW columns, with KW - 1 maxima of strided
+    slices of that. No window is copied.
 
     Recorded as "max_pool2d", saving `kernel_size` and `stride`, keeping the input and keeping the output;
     Module 09's `_max_pool2d_backward` runs it backwards.
     """
-    windows = im2col(x.detach(), kernel_size, stride).data  # (N, C, OH, OW, KH, KW): a view of x
-    offsets = list(np.ndindex(*windows.shape[4:]))  # (0, 0), (0, 1), ...: one slab each
-    ### HINT: out starts as a copy of the slab at the first offset, windows[..., 0, 0]; then np.maximum(out, slab,
-    ### HINT: out=out) with the slab windows[..., i, j] of every other offset
+    (KH, KW), (N, C, H, W) = kernel_size, x.shape
+    OH, OW = (H - KH) // stride + 1, (W - KW) // stride + 1  # output_size without padding
+    if OH < 1 or OW < 1:
+        raise ValueError(f"max_pool2d: a {KH}x{KW} window does not fit in a {H}x{W} image")
+    ### HINT: rows = x.data[:, :, 0 : stride·OH : stride], copied: row 0 of every window. np.maximum(rows, ..., out=rows) with
+    ### HINT: the slice starting at each other window row i. Then the same along the last axis of rows, for each window
+    ### HINT: column j (slices j : j + stride·OW : stride): that is `out`
     ### BEGIN SOLUTION
-    out = windows[..., 0, 0].copy()
-    for i, j in offsets[1:]:
-        np.maximum(out, windows[..., i, j], out=out)
+    rows = x.data[:, :, 0 : stride * OH : stride].copy()  # (N, C, OH, W): the maximum of each window's rows
+    for i in range(1, KH):
+        np.maximum(rows, x.data[:, :, i : i + stride * OH : stride], out=rows)
+    out = rows[..., 0 : stride * OW : stride].copy()  # (N, C, OH, OW)
+    for j in range(1, KW):
+        np.maximum(out, rows[..., j : j + stride * OW : stride], out=out)
     ### END SOLUTION
     return Tensor.from_op(out, "max_pool2d", (x,), ("inputs", "output"), kernel_size=kernel_size, stride=stride)
 
@@ -643,7 +653,7 @@ slabs_s, slabs_out = time_it(MaxPool2D(2), pooled, repeat=10)
 for result in (last_out, first_out, slabs_out):
     assert np.array_equal(naive_out, result.data)
 print(f"MaxPool2D(2) on (32, 16, 32, 32): loop over windows {naive_s * 1e3:.2f} ms, window axis last "
-      f"{last_s * 1e3:.2f} ms, window axis first {first_s * 1e3:.2f} ms, strided slabs (MaxPool2D) "
+      f"{last_s * 1e3:.2f} ms, window axis first {first_s * 1e3:.2f} ms, separable (MaxPool2D) "
       f"{slabs_s * 1e3:.2f} ms")  # fmt: skip
 
 # %% [markdown]
@@ -699,5 +709,5 @@ print(f"forward pass of 32 images: {seconds * 1e3:.1f} ms")
 # - `convolve` 2: out = np.empty((N, OC, OH, OW)); def convolve_chunk(chunk): images = windows[chunk]; product = kernels @ window_matrix(images); if bias is not None: product += bias[:, None]; out[chunk] = product.reshape(OC, len(images), OH, OW).transpose(1, 0, 2, 3); then map_chunks(convolve_chunk, batch_chunks(windows)).
 # - `Conv2D.forward` 2: return conv2d(x, self.weights, self.bias, self.stride, self.padding).
 # - `MaxPool2D._windows` 2: permute(4, 5, 0, 1, 2, 3), then reshape(KH * KW, N, C, OH, OW).
-# - `max_pool2d` 2: out = windows[..., 0, 0].copy(); for i, j in offsets[1:]: np.maximum(out, windows[..., i, j], out=out).
+# - `max_pool2d` 2: rows = x.data[:, :, 0 : stride * OH : stride].copy(); for i in range(1, KH): np.maximum(rows, x.data[:, :, i : i + stride * OH : stride], out=rows); out = rows[..., 0 : stride * OW : stride].copy(); for j in range(1, KW): np.maximum(out, rows[..., j : j + stride * OW : stride], out=out).
 # - `AvgPool2D.forward` 2: self._windows(x).mean(axis=0).
