@@ -244,6 +244,7 @@ def test_pooling_gradients():
     x = rand(2, 2, 6, 6, seed=3)  # continuous values: no ties in the max
     check_layer(MaxPool2D(2), x)
     check_layer(MaxPool2D(3, stride=1), x)
+    check_layer(MaxPool2D((3, 2), stride=1), x)  # windows taller than wide: offsets (i, j) in that order
     check_layer(AvgPool2D(2), x)
     check_layer(AvgPool2D(3, stride=2), x)
     check_layer(MaxPool2D(2), rand(2, 2, 7, 5, seed=4))  # a row and a column left out of every window
