@@ -521,8 +521,8 @@ if system_info()["cpu_count"] < 2:
 # slices reduce every window to one row -- long runs of neighbouring pixels, which NumPy reads fast
 # -- and KW - 1 maxima of strided column slices of that half-size result finish the job. No 2 MB
 # copy of the windows first, and half the passes of taking the KH·KW window offsets one by one. It
-# runs on one thread (why: after the measurement). It is recorded as one operation, "max_pool2d", whose rule Module 09 writes; `AvgPool2D` keeps the window-first
-# reduction with the recorded `mean`.
+# runs on one thread (why: after the measurement) and is recorded as one operation, "max_pool2d",
+# whose rule Module 09 writes; `AvgPool2D` keeps the window-first reduction with the recorded `mean`.
 
 # %%
 def pool_naive(x, kernel, stride, reduce):
@@ -649,22 +649,22 @@ pooled = Tensor(np.random.default_rng(4).standard_normal((32, 16, 32, 32)).astyp
 naive_s, naive_out = time_it(pool_naive, pooled.data, 2, 2, np.max, repeat=3)
 last_s, last_out = time_it(max_pool_last_axis, pooled, 2, repeat=3)
 first_s, first_out = time_it(lambda x: MaxPool2D(2)._windows(x).max(axis=0), pooled, repeat=3)
-slabs_s, slabs_out = time_it(MaxPool2D(2), pooled, repeat=10)
-for result in (last_out, first_out, slabs_out):
+separable_s, separable_out = time_it(MaxPool2D(2), pooled, repeat=10)
+for result in (last_out, first_out, separable_out):
     assert np.array_equal(naive_out, result.data)
 print(f"MaxPool2D(2) on (32, 16, 32, 32): loop over windows {naive_s * 1e3:.2f} ms, window axis last "
       f"{last_s * 1e3:.2f} ms, window axis first {first_s * 1e3:.2f} ms, separable (MaxPool2D) "
-      f"{slabs_s * 1e3:.2f} ms")  # fmt: skip
+      f"{separable_s * 1e3:.2f} ms")  # fmt: skip
 
 # %% [markdown]
 # Pooling has no arithmetic worth the name: every version is limited by moving memory. The loop
 # over the 256 window positions is already vectorised over batch and channels, so it is not hopeless;
 # the window-last layout is only a few times faster than it, and the window-first layout faster
 # again by more than an order of magnitude. The layout of data in memory, not the number of
-# operations, decides the speed of such code -- and skipping a copy altogether (the strided slabs)
-# beats the best layout for it.
+# operations, decides the speed of such code -- and skipping the copy altogether (the separable
+# maxima over strided slices of whole rows) beats the best layout for it.
 #
-# Why pooling stays on one thread: we ran the same slabs a chunk of images at a time on two workers
+# Why pooling stays on one thread: we ran its strided passes a chunk of images at a time on two workers
 # (`map_chunks`), forward and backward, in `make bench`'s harness with BLAS given two threads. Two
 # workers took 5.3-7.9 ms a training step, one thread 4.0-5.0 ms. A pooling chunk is a dozen short
 # NumPy passes with no arithmetic to speak of, and every pass hands Python's interpreter lock from

@@ -1166,7 +1166,7 @@ from tinytorch.core.spatial import MaxPool2D, max_pool2d
 x = Tensor(generator.standard_normal((3, 2, 7, 6)))  # 7 rows: 2x2 windows leave the last one out
 for kernel, stride in [((2, 2), 2), ((3, 3), 1), ((3, 2), 2)]:
     assert gradient_check(lambda x: max_pool2d(x, kernel, stride), x).ok, (kernel, stride)
-for kernel in (2, 3):  # windows that tile a 6 x 6 image: written, not added
+for kernel in (2, 3):  # windows that tile a 6 x 6 image: the shortcut along whole rows
     assert gradient_check(lambda x: max_pool2d(x, (kernel, kernel), kernel), Tensor(x.data[:, :, :6])).ok
 tie = Tensor(np.array([[5.0, 5.0], [1.0, 5.0]]).reshape(1, 1, 2, 2), requires_grad=True)
 MaxPool2D(2)(tie).sum().backward()
