@@ -614,7 +614,8 @@ AvgPool2d = AvgPool2D
 # padding may be given as a pair when both numbers agree). `conv.weight` is `conv.weights`, already
 # in PyTorch's layout. Layers take batches only: an input that is not `(N, C, H, W)` -- or whose
 # channel count is wrong, as a channels-last `(N, H, W, C)` image is -- raises a `ValueError` naming
-# the expected and the given shape. (PyTorch also accepts a single unbatched `(C, H, W)` image.)
+# the expected and the given shape, and MaxPool2D raises one when its window does not fit in the image.
+# (PyTorch also accepts a single unbatched `(C, H, W)` image.)
 
 # %% [markdown]
 # ### 🧪 Check: the picture's values, and the loops
@@ -632,6 +633,11 @@ for layer, wrong in [(Conv2D(3, 4, 3), np.zeros((2, 8, 8, 3))), (Conv2D(3, 4, 3)
         raise AssertionError(f"{layer} must refuse an input of shape {wrong.shape}")
     except ValueError as error:
         assert str(wrong.shape) in str(error) and "(N, " in str(error)
+try:
+    MaxPool2D(3)(Tensor(np.zeros((1, 1, 2, 5), dtype=np.float32)))
+    raise AssertionError("MaxPool2D(3) must refuse a 2x5 image")
+except ValueError as error:
+    assert "a 3x3 window does not fit in a 2x5 image" in str(error)
 feature_maps = np.random.default_rng(3).standard_normal((4, 3, 9, 9)).astype(np.float32)
 for kernel, stride in [(2, 2), (3, 2), (3, 3)]:
     maps = Tensor(feature_maps)
