@@ -542,6 +542,8 @@ def pool_naive(x, kernel, stride, reduce):
 def max_pool2d(x, kernel_size, stride):
     """The maximum of each (KH, KW) window of x (N, C, H, W), per channel -> (N, C, OH, OW).
 
+    kernel_size: K or (KH, KW); stride: pixels between window starts, at least 1.
+
     Separable: each window's KH rows are reduced first, with KH - 1 elementwise maxima of strided
     slices of whole image rows (N, C, OH, W), then its KW columns, with KW - 1 maxima of strided
     slices of that. No window is copied.
@@ -549,7 +551,10 @@ def max_pool2d(x, kernel_size, stride):
     Recorded as "max_pool2d", saving `kernel_size` and `stride`, keeping the input and keeping the output;
     Module 09's `_max_pool2d_backward` runs it backwards.
     """
+    kernel_size = _pair(kernel_size)
     (KH, KW), (N, C, H, W) = kernel_size, x.shape
+    if stride < 1:
+        raise ValueError(f"max_pool2d: stride={stride}: windows must move by at least one pixel")
     OH, OW = (H - KH) // stride + 1, (W - KW) // stride + 1  # output_size without padding
     if OH < 1 or OW < 1:
         raise ValueError(f"max_pool2d: a {KH}x{KW} window does not fit in a {H}x{W} image")
@@ -614,8 +619,8 @@ AvgPool2d = AvgPool2D
 # padding may be given as a pair when both numbers agree). `conv.weight` is `conv.weights`, already
 # in PyTorch's layout. Layers take batches only: an input that is not `(N, C, H, W)` -- or whose
 # channel count is wrong, as a channels-last `(N, H, W, C)` image is -- raises a `ValueError` naming
-# the expected and the given shape, and MaxPool2D raises one when its window does not fit in the image.
-# (PyTorch also accepts a single unbatched `(C, H, W)` image.)
+# the expected and the given shape, and MaxPool2D raises one when its window does not fit in the image
+# or its stride is below 1. (PyTorch also accepts a single unbatched `(C, H, W)` image.)
 
 # %% [markdown]
 # ### 🧪 Check: the picture's values, and the loops
@@ -638,6 +643,11 @@ try:
     raise AssertionError("MaxPool2D(3) must refuse a 2x5 image")
 except ValueError as error:
     assert "a 3x3 window does not fit in a 2x5 image" in str(error)
+try:
+    MaxPool2D(2, stride=0)(Tensor(np.zeros((1, 1, 4, 4), dtype=np.float32)))
+    raise AssertionError("MaxPool2D(2, stride=0) must be refused")
+except ValueError as error:
+    assert "stride=0" in str(error)
 feature_maps = np.random.default_rng(3).standard_normal((4, 3, 9, 9)).astype(np.float32)
 for kernel, stride in [(2, 2), (3, 2), (3, 3)]:
     maps = Tensor(feature_maps)
