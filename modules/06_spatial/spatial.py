@@ -74,11 +74,13 @@ from tinytorch.core.setup import num_threads, peak_memory, set_seed, system_info
 # faster version must agree with.
 
 # %%
+#| export
 def output_size(size, kernel, stride, padding):
     """Positions a kernel of size `kernel` takes along an axis of `size` pixels."""
     return (size + 2 * padding - kernel) // stride + 1
 
 
+# %%
 def conv2d_naive(x, weights, bias, stride=1, padding=0):
     """Convolution of x (N, C, H, W) with weights (OC, C, KH, KW), one multiply-add at a time."""
     N, C, H, W = x.shape
@@ -552,10 +554,10 @@ def max_pool2d(x, kernel_size, stride):
     Module 09's `_max_pool2d_backward` runs it backwards.
     """
     kernel_size = _pair(kernel_size)
-    (KH, KW), (N, C, H, W) = kernel_size, x.shape
+    (KH, KW), (H, W) = kernel_size, x.shape[2:]
     if stride < 1:
         raise ValueError(f"max_pool2d: stride={stride}: windows must move by at least one pixel")
-    OH, OW = (H - KH) // stride + 1, (W - KW) // stride + 1  # output_size without padding
+    OH, OW = output_size(H, KH, stride, 0), output_size(W, KW, stride, 0)
     if OH < 1 or OW < 1:
         raise ValueError(f"max_pool2d: a {KH}x{KW} window does not fit in a {H}x{W} image")
     ### HINT: rows = x.data[:, :, 0 : stride·OH : stride], copied: row 0 of every window. np.maximum(rows, ..., out=rows) with
