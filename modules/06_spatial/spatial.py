@@ -492,6 +492,22 @@ if system_info()["cpu_count"] < 2:
 # depend on which worker finished first), and each chunk writes only its own images of the input's
 # gradient.
 #
+# Why PyTorch stays ahead on the wide case at two threads: the three products of a training step are
+# 906 million floating-point operations, 7-9 ms on both cores at the 105-135 GFLOP/s that two
+# one-thread BLAS products reached together on our machine. The rest of our 16-20 ms is the work
+# around them: three window matrices, each nine times the size of the image, copied (forward, the
+# input's gradient, the weights' gradient), two paddings, and Python between the NumPy calls.
+# PyTorch hands the convolution to oneDNN (`ONEDNN_VERBOSE=1` prints `convolution,jit:avx2`):
+# compiled kernels that copy the image once into a layout with channels in blocks of 8, the same
+# size, and read every window from there. Fewer multiplications do not rescue NumPy either.
+# Winograd's F(2×2, 3×3) algorithm, which libraries such as cuDNN use for 3×3 kernels, needs 2.25
+# times fewer: it transforms 4×4 tiles of the input and the 3×3 kernels so that a convolution
+# becomes 16 smaller matrix products. We wrote it in NumPy while building this module (forward and
+# backward; it is not part of TinyTorch) and measured it on the wide case: 22-32 ms a step on one
+# thread, like im2col's 22-32 ms, and 24-37 ms on two threads against im2col's 14-23 ms. Its tile
+# transforms are a dozen elementwise passes over four times the input, and in NumPy they cost what
+# the products save. A count of multiplications is not a time; the passes over memory are.
+#
 # ## 4. Pooling: the maximum or mean of each window
 #
 # ```
