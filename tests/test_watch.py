@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -62,3 +63,15 @@ def test_a_save_re_runs_the_checkpoint_within_three_seconds(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_stop_request_ends_a_burst_of_saves():
+    """Ctrl-C puts None into the event queue (tito/watch.py): the burst of saves ends there, what
+    follows stays in the queue, and no None reaches the build's list of saved files."""
+    from tito.watch import saved_sources
+
+    events = queue.SimpleQueue()
+    for item in ("modules/b.py", "modules/a.py", None, "modules/c.py"):
+        events.put(item)
+    assert saved_sources(events, "modules/b.py") == ["modules/a.py", "modules/b.py"]
+    assert events.get_nowait() == "modules/c.py"

@@ -8,11 +8,18 @@ decides what that means: the exports whose lessons changed, then every checkpoin
 inputs changed. Up-to-date ones are skipped, so a save re-runs exactly the affected checkpoints.
 
 On a terminal the states show in a live Rich panel; in a pipe each run prints the panel once.
-Ctrl-C stops watching (exit 0).
+Ctrl-C stops watching (exit 0). It is taken as a request, not as a KeyboardInterrupt: an exception
+raised at an arbitrary line could leave the event queue's lock held by the main thread, and the
+watchdog thread putting an event would then wait for it for ever (seen once: `tito watch` did not
+exit within 10 s of SIGINT in the test suite). The handler only sets a flag and puts a wake-up into
+a SimpleQueue, whose `put` is safe in a signal handler; the loop stops at the next point where it
+looks.
 """
 from __future__ import annotations
 
 import queue
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,15 +46,19 @@ class Run:
     report: list[str] = field(default_factory=list)  # the quiet reporter's lines
 
 
-def saved_sources(events: queue.Queue, first: str) -> list[str]:
-    """The first saved path plus any that follow within SETTLE seconds (one build for the burst)."""
+def saved_sources(events: queue.SimpleQueue, first: str) -> list[str]:
+    """The first saved path plus any that follow within SETTLE seconds (one build for the burst);
+    a stop request's wake-up (None) ends the burst."""
     paths = [first]
     deadline = time.monotonic() + SETTLE
     while (left := deadline - time.monotonic()) > 0:
         try:
-            paths.append(events.get(timeout=left))
+            path = events.get(timeout=left)
         except queue.Empty:
             break
+        if path is None:
+            break
+        paths.append(path)
     return sorted(dict.fromkeys(paths))
 
 
@@ -63,7 +74,7 @@ def relevant(path: str, root: Path) -> str | None:
     return relative.as_posix()
 
 
-def start_observer(root: Path, events: queue.Queue):
+def start_observer(root: Path, events: queue.SimpleQueue):
     from watchdog.events import FileSystemEventHandler
     from watchdog.observers import Observer
 
@@ -121,24 +132,36 @@ def watch(course: Course, module: Module, console) -> int:
     """Watch until Ctrl-C; each save builds `checkpoint:NN` of `module` and redraws the panel."""
     from rich.live import Live
 
-    events: queue.Queue = queue.Queue()
+    events: queue.SimpleQueue = queue.SimpleQueue()  # saved paths, and None: the wake-up of a stop request
+    stop = threading.Event()
+
+    def request_stop(signum, frame):  # Ctrl-C on a terminal also stops a running build (same process group)
+        stop.set()
+        events.put(None)
+
     observer = start_observer(course.root, events)
     run = Run()
     live = Live(console=console, auto_refresh=False) if console.is_terminal else None
     show = (lambda p: live.update(p, refresh=True)) if live else console.print
+    previous = signal.signal(signal.SIGINT, request_stop)
     try:
         if live:
             live.start()
         show(panel(state.compute(course), module, run))
-        while True:
-            first = events.get()  # blocks until a save; Ctrl-C interrupts it
+        while not stop.is_set():
+            first = events.get()  # blocks until a save or a stop request
+            if first is None:
+                break
             saved = saved_sources(events, first)
+            if stop.is_set():
+                break
             show(Text(f"saved {', '.join(saved)}: running {module.checkpoint.task} through the task graph…"))
             run = build(course, module, saved)  # the build writes only outside WATCHED
-            show(panel(state.compute(course), module, run))
-    except KeyboardInterrupt:
+            if not stop.is_set():  # a build Ctrl-C cut short has nothing to show
+                show(panel(state.compute(course), module, run))
         return 0
     finally:
+        signal.signal(signal.SIGINT, previous)
         if live:
             live.stop()
         observer.stop()
