@@ -64,11 +64,12 @@ def median_times(fns, repeat: int = 10, warmup: int = 2) -> list[float]:
 
 
 def median_clocks(fns, repeat: int = 10, warmup: int = 2) -> list[tuple[float, float]]:
-    """(median wall-clock seconds, median CPU seconds of the calling thread) per call of each function.
+    """(median wall-clock seconds, median CPU seconds of the whole process) per call of each function.
 
-    The CPU time of the calling thread is what a one-thread run costs without the waits of a busy
-    machine: on a shared machine it is the steadier figure (meaningless with several threads, whose
-    work it does not count).
+    The CPU time is what a call costs in core-seconds, without the waits of a busy machine: at one
+    thread the steadier figure on a shared machine; at several, the work of every thread (tinytorch's
+    workers, BLAS's and OpenMP's threads, counting their spinning while they wait for work), which the
+    calling thread's own time would leave out.
 
     The functions take turns in blocks of BLOCK timed calls, so that a change of machine load hits
     them alike. Each block starts after a pause and an untimed call: with two threads, a library's
@@ -87,16 +88,16 @@ def median_clocks(fns, repeat: int = 10, warmup: int = 2) -> list[tuple[float, f
                 time.sleep(SETTLE_SECONDS)
                 fn()
             for _ in range(min(BLOCK, repeat - block)):
-                start, start_cpu = time.perf_counter(), time.thread_time()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 fn()
-                cpu.append(time.thread_time() - start_cpu)
+                cpu.append(time.process_time() - start_cpu)
                 wall.append(time.perf_counter() - start)
     return [(statistics.median(wall), statistics.median(cpu)) for wall, cpu in samples]
 
 
 def compare(name, tinytorch_fn, torch_fn=None, goal_ratio=None, repeat=10, warmup=2, **extra) -> Measurement:
-    """Median time of each function, measured in turns in this process (median_clocks); the ratio of the calling
-    thread's CPU times goes into the extra figures as `cpu_ratio`."""
+    """Median time of each function, measured in turns in this process (median_clocks); the ratio of their CPU
+    times (every thread of the process) goes into the extra figures as `cpu_ratio`."""
     if torch_fn is None:
         return Measurement(name, median_time(tinytorch_fn, repeat, warmup), None, goal_ratio, extra)
     (tt, tt_cpu), (pt, pt_cpu) = median_clocks([tinytorch_fn, torch_fn], repeat, warmup)
