@@ -13,7 +13,7 @@ raised at an arbitrary line could leave the event queue's lock held by the main 
 watchdog thread putting an event would then wait for it for ever (seen once: `tito watch` did not
 exit within 10 s of SIGINT in the test suite). The handler only sets a flag and puts a wake-up into
 a SimpleQueue, whose `put` is safe in a signal handler; the loop stops at the next point where it
-looks. A second Ctrl-C interrupts at once (exit 130), for a build that will not end.
+looks. A second Ctrl-C is a KeyboardInterrupt as before (exit 130), for whoever will not wait.
 """
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def watch(course: Course, module: Module, console) -> int:
     stop = threading.Event()
 
     def request_stop(signum, frame):  # Ctrl-C on a terminal also stops a running build (same process group)
-        if stop.is_set():  # pressed again: whoever it is will not wait for the build to end
+        if stop.is_set():  # pressed again: whoever it is will not wait for the loop to look
             raise KeyboardInterrupt
         stop.set()
         events.put(None)
